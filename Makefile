@@ -1,0 +1,58 @@
+# spoolcron: every command a user or CI needs. Each target builds what it uses itself
+# (virtualenvs under .venv/, uWSGI compiled by pip), so a fresh clone needs only Python and a C compiler.
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+
+VENV_DIR ?= .venv
+# The test matrix. A row is a virtualenv: its interpreter version and its Django.
+ROWS ?= py311-django52 py312-django61
+PYVER_py311-django52 := 3.11
+DJANGO_py311-django52 := Django>=5.2,<5.3
+PYVER_py312-django61 := 3.12
+DJANGO_py312-django61 := Django>=6.1,<6.2
+# The row used for the demo, lint, type checks and benchmarks.
+DEV_ROW ?= py311-django52
+DEV := $(VENV_DIR)/$(DEV_ROW)/bin
+PYTEST_ARGS ?=
+
+# An interpreter per version: found on PATH or in pyenv, or given as e.g. PYTHON_3_12=/usr/bin/python3.12.
+python_for = $(or $(PYTHON_$(subst .,_,$(1))),$$(tools/pick-python $(1)))
+
+.PHONY: help test lint typecheck pytest demo bench clean
+help:
+	@echo "make demo    run the example project"
+	@echo "make test    lint, type-check and run the test suite on every matrix row ($(ROWS))"
+	@echo "make bench   run the benchmarks, write benchmarks/RESULTS.md"
+	@echo "make clean   remove the virtualenvs and caches"
+
+$(VENV_DIR)/%/.installed: setup.cfg pyproject.toml
+	rm -rf $(VENV_DIR)/$*
+	@test -n "$(PYVER_$*)" || { echo "unknown matrix row '$*'; rows: py311-django52 py312-django61" >&2; exit 2; }
+	py="$(call python_for,$(PYVER_$*))" && test -n "$$py" && "$$py" -m venv $(VENV_DIR)/$*
+	$(VENV_DIR)/$*/bin/python -m pip install --quiet --upgrade pip
+	$(VENV_DIR)/$*/bin/python -m pip install --quiet -e '.[test,uwsgi]' '$(DJANGO_$*)'
+	touch $@
+
+lint: $(VENV_DIR)/$(DEV_ROW)/.installed
+	$(DEV)/ruff check .
+	$(DEV)/ruff format --check .
+
+typecheck: $(VENV_DIR)/$(DEV_ROW)/.installed
+	$(DEV)/mypy
+
+pytest: $(foreach row,$(ROWS),$(VENV_DIR)/$(row)/.installed)
+	@set -e; for row in $(ROWS); do \
+	    echo "=== $$row: $$($(VENV_DIR)/$$row/bin/python -c 'import sys, django; print("Python", sys.version.split()[0], "Django", django.get_version())')"; \
+	    $(VENV_DIR)/$$row/bin/python -m pytest $(PYTEST_ARGS); \
+	done
+
+test: lint typecheck pytest
+
+demo: $(VENV_DIR)/$(DEV_ROW)/.installed
+	cd example_project && ../$(DEV)/python manage.py demo
+
+bench: $(VENV_DIR)/$(DEV_ROW)/.installed
+	$(DEV)/python -m benchmarks $(BENCH_ARGS)
+
+clean:
+	rm -rf $(VENV_DIR) .pytest_cache .mypy_cache .ruff_cache .hypothesis

@@ -1,0 +1,1 @@
+"""Periodic and delayed jobs for Django on the uWSGI spooler."""

@@ -1,0 +1,48 @@
+"""Django settings for the test suite (pytest-django reads them from setup.cfg)."""
+
+import os
+import tempfile
+
+SECRET_KEY = "spoolcron-tests"
+DEBUG = False
+USE_TZ = True
+TIME_ZONE = "UTC"
+INSTALLED_APPS = [
+    "django.contrib.contenttypes",
+    "django.contrib.auth",
+    "django.contrib.sessions",
+    "django.contrib.messages",
+    "django.contrib.admin",
+    "spoolcron",
+    "tests.testapp",
+]
+MIDDLEWARE = [
+    "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django.contrib.messages.middleware.MessageMiddleware",
+]
+TEMPLATES = [
+    {
+        "BACKEND": "django.template.backends.django.DjangoTemplates",
+        "APP_DIRS": True,
+        "OPTIONS": {
+            "context_processors": [
+                "django.template.context_processors.request",
+                "django.contrib.auth.context_processors.auth",
+                "django.contrib.messages.context_processors.messages",
+            ]
+        },
+    }
+]
+ROOT_URLCONF = "tests.urls"
+DATABASES = {
+    "default": {
+        "ENGINE": "django.db.backends.sqlite3",
+        "NAME": os.environ.get("SPOOLCRON_TEST_SQLITE", ":memory:"),
+    }
+}
+DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+SPOOLCRON = {
+    "SPOOL_DIR": os.environ.get("SPOOLCRON_SPOOL_DIR")
+    or tempfile.mkdtemp(prefix="spoolcron-test-spool-"),
+}
