@@ -44,5 +44,12 @@ DATABASES = {
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 SPOOLCRON = {
     "SPOOL_DIR": os.environ.get("SPOOLCRON_SPOOL_DIR")
-    or tempfile.mkdtemp(prefix="spoolcron-test-spool-"),
+    or os.path.join(tempfile.gettempdir(), "spoolcron-tests", "spool"),
+}
+LOGGING = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
+    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    "loggers": {"spoolcron": {"handlers": ["console"], "level": "INFO"}},
 }

@@ -1,0 +1,85 @@
+"""The ``SPOOLCRON`` setting, read on use (never at import) and validated in one place."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from django.conf import settings
+
+from .exceptions import SpoolcronImproperlyConfigured
+
+__all__ = ["Settings", "get_settings"]
+
+_DEFAULTS: dict[str, Any] = {
+    "SPOOL_DIR": None,
+    "FAILED_DIR": None,
+    "FSYNC": False,
+    "ON_COMMIT": True,
+    "RETRY_BACKOFF": 2.0,
+    "MAX_RETRY_DELAY": 3600.0,
+    "MODULES": (),
+}
+
+
+@dataclass(frozen=True)
+class Settings:
+    spool_dir: Path
+    failed_dir: Path
+    fsync: bool
+    on_commit: bool
+    retry_backoff: float
+    max_retry_delay: float
+    modules: tuple[str, ...]
+
+
+def _raw() -> Mapping[str, Any]:
+    raw = getattr(settings, "SPOOLCRON", {})
+    if not isinstance(raw, Mapping):
+        raise SpoolcronImproperlyConfigured(
+            f"The SPOOLCRON setting must be a dict, not {type(raw).__name__!r}."
+        )
+    unknown = sorted(set(raw) - set(_DEFAULTS))
+    if unknown:
+        raise SpoolcronImproperlyConfigured(
+            f"Unknown key {unknown[0]!r} in the SPOOLCRON setting; "
+            f"valid keys are {', '.join(sorted(_DEFAULTS))}."
+        )
+    return {**_DEFAULTS, **raw}
+
+
+def _number(raw: Mapping[str, Any], key: str) -> float:
+    value = raw[key]
+    if isinstance(value, bool) or not isinstance(value, int | float) or value < 0:
+        raise SpoolcronImproperlyConfigured(
+            f"SPOOLCRON[{key!r}] must be a number of seconds >= 0, not {value!r}."
+        )
+    return float(value)
+
+
+def get_settings() -> Settings:
+    """Return the current settings; cheap enough to call on every use, so overrides apply."""
+    raw = _raw()
+    spool_dir = raw["SPOOL_DIR"]
+    if not spool_dir:
+        raise SpoolcronImproperlyConfigured(
+            "SPOOLCRON['SPOOL_DIR'] is not set; set it to the directory uWSGI's --spooler uses."
+        )
+    spool = Path(spool_dir)
+    failed = Path(raw["FAILED_DIR"]) if raw["FAILED_DIR"] else spool.parent / "failed"
+    modules = raw["MODULES"]
+    if isinstance(modules, str) or not all(isinstance(m, str) for m in modules):
+        raise SpoolcronImproperlyConfigured(
+            f"SPOOLCRON['MODULES'] must be a list of module names, not {modules!r}."
+        )
+    return Settings(
+        spool_dir=spool,
+        failed_dir=failed,
+        fsync=bool(raw["FSYNC"]),
+        on_commit=bool(raw["ON_COMMIT"]),
+        retry_backoff=_number(raw, "RETRY_BACKOFF"),
+        max_retry_delay=_number(raw, "MAX_RETRY_DELAY"),
+        modules=tuple(modules),
+    )

@@ -1,0 +1,145 @@
+"""Runs one spool file: decode, look up the task, execute, retry with backoff or quarantine.
+
+Used by the uWSGI spooler callable (spoolcron.uwsgi) and by ``run_due`` in plain processes.
+Whatever cannot run is moved to the failed directory with its reason: never retried forever,
+never silently deleted.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import enum
+import inspect
+import logging
+import time
+import traceback
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+from django.db import close_old_connections
+
+from . import spoolfile
+from .conf import get_settings
+from .exceptions import UnknownTask
+from .payload import Payload, PayloadError, read_payload, write_payload
+from .registry import Task, get_task
+
+__all__ = ["Outcome", "Result", "run_spool_file"]
+
+logger = logging.getLogger("spoolcron.dispatch")
+
+# uWSGI's `at` is the file's mtime, compared in whole seconds: the spooler may pick a file up
+# to a second before its precise run_after. Wait that out here; anything further ahead means
+# the clock moved, and the file goes back to wait.
+MAX_EARLY_WAIT = 1.5
+
+
+class Outcome(enum.Enum):
+    SUCCEEDED = "succeeded"
+    RETRYING = "retrying"  # failed; a new spool file for the next attempt was written
+    FAILED = "failed"  # failed its last attempt; moved to the failed directory
+    QUARANTINED = "quarantined"  # could not run at all (corrupt, unknown task); moved aside
+    NOT_DUE = "not-due"  # left in place to wait
+    NOT_OURS = "not-ours"  # not a spoolcron file: someone else's spooler handles it
+
+
+@dataclass(frozen=True)
+class Result:
+    outcome: Outcome
+    payload: Payload | None = None
+    reason: str = ""
+
+
+def _quarantine(path: Path, reason: str) -> None:
+    conf = get_settings()
+    moved = spoolfile.quarantine(path, spoolfile.ensure_dir(conf.failed_dir), reason)
+    logger.error("spool file quarantined path=%s reason=%s", moved, reason.splitlines()[0])
+
+
+def _retry_delay(task: Task[..., object], attempt: int) -> float:
+    conf = get_settings()
+    backoff = conf.retry_backoff if task.retry_backoff is None else task.retry_backoff
+    return float(min(backoff * 2 ** (attempt - 1), conf.max_retry_delay))
+
+
+def _execute(task: Task[..., object], payload: Payload) -> None:
+    result = task.func(*payload.args, **payload.kwargs)
+    if inspect.isawaitable(result):
+        # The spooler has no event loop of its own: run the coroutine to completion here.
+        async def wait() -> object:
+            return await result
+
+        asyncio.run(wait())
+
+
+def run_spool_file(
+    file: spoolfile.SpoolFile,
+    *,
+    now: Callable[[], float] = time.time,
+    sleep: Callable[[float], None] = time.sleep,
+) -> Result:
+    """Run the job in ``file``. The caller removes the file unless the outcome is NOT_DUE/NOT_OURS.
+
+    Retries are new spool files with a later ``at`` (uWSGI's own retry would re-run the file on
+    every scan, forever); quarantined and failed files are moved to the failed directory.
+    """
+    if not file.is_ours:
+        return Result(Outcome.NOT_OURS)
+    try:
+        payload = read_payload(file)
+        task = get_task(payload.task)
+    except (PayloadError, UnknownTask) as exc:
+        _quarantine(file.path, str(exc))
+        return Result(Outcome.QUARANTINED, reason=str(exc))
+
+    early = payload.run_after - now()
+    if early > MAX_EARLY_WAIT:
+        return Result(Outcome.NOT_DUE, payload)
+    if early > 0:
+        sleep(early)
+
+    started = now()
+    logger.info(
+        "job started job=%s task=%s attempt=%d late_ms=%.1f",
+        payload.job_id,
+        payload.task,
+        payload.attempt,
+        (started - payload.run_after) * 1000,
+    )
+    close_old_connections()  # a forked spooler must not reuse the parent's connections
+    try:
+        _execute(task, payload)
+    except Exception:
+        error = traceback.format_exc()
+        if payload.attempt <= task.retries:
+            delay = _retry_delay(task, payload.attempt)
+            write_payload(
+                get_settings().spool_dir,
+                payload.next_attempt(now() + delay),
+                fsync=get_settings().fsync,
+            )
+            logger.warning(
+                "job failed, will retry job=%s task=%s attempt=%d retry_in_s=%.1f",
+                payload.job_id,
+                payload.task,
+                payload.attempt,
+                delay,
+            )
+            return Result(Outcome.RETRYING, payload, error)
+        reason = (
+            f"Task {payload.task!r} failed on attempt {payload.attempt} of "
+            f"{task.retries + 1}.\n{error}"
+        )
+        _quarantine(file.path, reason)
+        return Result(Outcome.FAILED, payload, reason)
+    finally:
+        close_old_connections()
+    logger.info(
+        "job succeeded job=%s task=%s attempt=%d duration_ms=%.1f",
+        payload.job_id,
+        payload.task,
+        payload.attempt,
+        (now() - started) * 1000,
+    )
+    return Result(Outcome.SUCCEEDED, payload)

@@ -1,0 +1,46 @@
+"""A small file in the spool dir by which processes outside uWSGI see that a spooler is attached.
+
+The spoolcron mule rewrites it every second with the spooler pids it can see alive; readers
+treat a heartbeat older than a few seconds as "no spooler attached".
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from pathlib import Path
+from typing import Any
+
+__all__ = ["FILE_NAME", "STALE_AFTER", "read", "write"]
+
+# Not prefixed uwsgi_spoolfile_on_, so the spooler never tries to run it.
+FILE_NAME = ".spoolcron-heartbeat"
+STALE_AFTER = 5.0
+
+
+def write(spool_dir: Path, *, spooler_pids: list[int], frequency: int | None) -> None:
+    document = {
+        "time": time.time(),
+        "pid": os.getpid(),
+        "spooler_pids": spooler_pids,
+        "spooler_frequency": frequency,
+    }
+    tmp = spool_dir / f"{FILE_NAME}.{os.getpid()}"
+    tmp.write_text(json.dumps(document))
+    os.replace(tmp, spool_dir / FILE_NAME)
+
+
+def read(spool_dir: Path, *, now: float | None = None) -> dict[str, Any] | None:
+    """The last heartbeat if it is fresh, else None."""
+    try:
+        document = json.loads((spool_dir / FILE_NAME).read_text())
+    except (OSError, ValueError):
+        return None
+    if not isinstance(document, dict):
+        return None
+    age = (time.time() if now is None else now) - float(document.get("time", 0))
+    if age > STALE_AFTER:
+        return None
+    document["age"] = age
+    return document

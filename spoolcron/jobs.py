@@ -1,0 +1,210 @@
+"""One-off jobs: ``schedule()`` writes a spool file due at ``run_after``; ``Job`` is its handle."""
+
+from __future__ import annotations
+
+import math
+import time
+import uuid
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from functools import partial
+from pathlib import Path
+from typing import Any, Literal
+
+from django.conf import settings as django_settings
+from django.db import transaction
+from django.utils import timezone
+
+from . import heartbeat, spoolfile
+from .conf import get_settings
+from .exceptions import InvalidArguments, JobRunning
+from .payload import Payload, check_arguments, job_file_prefix, unencodable
+from .registry import Task, resolve_task
+
+__all__ = ["Job", "JobStatus", "health", "pending_jobs", "schedule"]
+
+JobStatus = Literal["pending", "running", "failed", "missing"]
+
+
+@dataclass(frozen=True)
+class Job:
+    """A handle on a one-off job; its state is read from the spool and failed directories."""
+
+    id: str
+    task: str
+    run_after: datetime
+
+    def _files(self, directory: Path) -> list[Path]:
+        prefix = job_file_prefix(self.id)
+        try:
+            return sorted(p for p in directory.iterdir() if p.name.startswith(prefix))
+        except FileNotFoundError:
+            return []
+
+    @property
+    def status(self) -> JobStatus:
+        conf = get_settings()
+        for path in self._files(conf.spool_dir):
+            return "running" if spoolfile.is_locked(path) else "pending"
+        if any(not p.name.endswith(".reason.txt") for p in self._files(conf.failed_dir)):
+            return "failed"
+        return "missing"
+
+    def cancel(self) -> bool:
+        """Remove the pending job; False if it is gone already, JobRunning if it is running."""
+        removed = False
+        for path in self._files(get_settings().spool_dir):
+            if spoolfile.remove_if_unlocked(path):
+                removed = True
+            elif path.exists():
+                raise JobRunning(
+                    f"Cannot cancel job {self.id!r}: a spooler is running it right now."
+                )
+        return removed
+
+
+def _timestamp(run_after: datetime | timedelta | float | None, now: float) -> float:
+    if run_after is None:
+        return now
+    if isinstance(run_after, datetime):
+        if timezone.is_naive(run_after):
+            if django_settings.USE_TZ:
+                raise InvalidArguments(
+                    f"run_after={run_after!r} is a naive datetime while USE_TZ is on; pass an "
+                    "aware one, e.g. timezone.now() + timedelta(minutes=5)."
+                )
+            run_after = timezone.make_aware(run_after)
+        return run_after.timestamp()
+    if isinstance(run_after, timedelta):
+        return now + run_after.total_seconds()
+    if isinstance(run_after, int | float) and not isinstance(run_after, bool):
+        if not math.isfinite(run_after):
+            raise InvalidArguments(
+                f"run_after must be a finite number of seconds, not {run_after!r}."
+            )
+        return now + run_after
+    raise InvalidArguments(
+        f"run_after must be a datetime, a timedelta or a number of seconds, not {run_after!r}."
+    )
+
+
+def schedule(
+    function: Task[Any, Any] | Callable[..., Any] | str,
+    args: Sequence[Any] | None = None,
+    kwargs: Mapping[str, Any] | None = None,
+    run_after: datetime | timedelta | float | None = None,
+    meta: Mapping[str, Any] | None = None,
+    *,
+    on_commit: bool | None = None,
+    now: Callable[[], float] = time.time,
+) -> Job:
+    """Enqueue one run of a registered task, due at ``run_after`` (default: now).
+
+    ``run_after`` is an aware datetime, a timedelta or a number of seconds from now. Inside a
+    database transaction the spool file is written when it commits, unless ``on_commit=False``
+    (or ``SPOOLCRON["ON_COMMIT"] = False``); outside one it is written at once.
+    """
+    task = resolve_task(function)
+    plain_args, plain_kwargs = check_arguments(task.name, args, kwargs)
+    if meta is not None and not isinstance(meta, Mapping):
+        raise InvalidArguments(
+            f"Cannot schedule task {task.name!r}: meta must be a dict, not {meta!r}."
+        )
+    current = now()
+    payload = Payload(
+        task=task.name,
+        job_id=uuid.uuid4().hex,
+        run_after=_timestamp(run_after, current),
+        args=plain_args,
+        kwargs=plain_kwargs,
+        meta=dict(meta or {}),
+        enqueued_at=current,
+    )
+    conf = get_settings()
+    try:
+        # Encode now, even when the write waits for a commit: bad arguments fail here.
+        body = payload.to_body()
+    except (TypeError, ValueError):
+        raise unencodable(payload) from None
+
+    def publish() -> None:
+        write = partial(
+            spoolfile.write,
+            conf.spool_dir,
+            payload.file_name,
+            payload.spool_args(),
+            body,
+            at=payload.run_after,
+            fsync=conf.fsync,
+        )
+        try:
+            write()
+        except FileNotFoundError:
+            # Like uWSGI's --spooler, create the directory on first use (mode 0700).
+            spoolfile.ensure_dir(conf.spool_dir)
+            write()
+
+    defer = conf.on_commit if on_commit is None else on_commit
+    if defer and transaction.get_connection().in_atomic_block:
+        transaction.on_commit(publish)
+    else:
+        publish()
+    return Job(
+        id=payload.job_id,
+        task=task.name,
+        run_after=datetime.fromtimestamp(payload.run_after, UTC),
+    )
+
+
+def pending_jobs(spool_dir: Path | None = None) -> Iterator[tuple[Path, Payload]]:
+    """Every readable spoolcron spool file in the spool dir with its payload."""
+    from .payload import PayloadError, read_payload
+
+    directory = get_settings().spool_dir if spool_dir is None else spool_dir
+    for path in spoolfile.list_files(directory):
+        try:
+            file = spoolfile.read(path)
+            if file.is_ours:
+                yield path, read_payload(file)
+        except (FileNotFoundError, spoolfile.SpoolFileError, PayloadError):
+            continue
+
+
+def health(*, overdue_after: float = 5.0, now: float | None = None) -> dict[str, Any]:
+    """Numbers for monitoring: pending, overdue, quarantined jobs and whether a spooler is attached.
+
+    A job is overdue when it is due more than ``overdue_after`` seconds ago and still waits.
+    """
+    conf = get_settings()
+    current = time.time() if now is None else now
+    pending = overdue = 0
+    oldest: float | None = None
+    for path in spoolfile.list_files(conf.spool_dir):
+        try:
+            due = path.stat().st_mtime
+        except FileNotFoundError:
+            continue
+        pending += 1
+        if current - due > overdue_after:
+            overdue += 1
+            oldest = max(oldest or 0.0, current - due)
+    try:
+        failed = sum(
+            1
+            for p in conf.failed_dir.iterdir()
+            if p.name.startswith(spoolfile.PREFIX) and not p.name.endswith(".reason.txt")
+        )
+    except FileNotFoundError:
+        failed = 0
+    beat = heartbeat.read(conf.spool_dir, now=current)
+    return {
+        "spool_dir": str(conf.spool_dir),
+        "failed_dir": str(conf.failed_dir),
+        "pending": pending,
+        "overdue": overdue,
+        "oldest_overdue_seconds": oldest,
+        "failed": failed,
+        "spooler_attached": bool(beat and beat.get("spooler_pids")),
+        "spooler_pids": list(beat.get("spooler_pids", [])) if beat else [],
+    }

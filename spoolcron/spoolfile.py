@@ -1,0 +1,513 @@
+"""The uWSGI spool file codec and the file operations spoolcron does on a spool directory.
+
+Stdlib only: no Django, no ``uwsgi`` import, so it runs (and is tested) in any process.
+
+Facts this module relies on, checked in uWSGI 2.0's ``core/spooler.c`` and
+``plugins/python`` (tag 2.0.30; 2.0.31 changed nothing there):
+
+* A spool file is a 4-byte header -- modifier1 ``17``, a little-endian uint16 size, modifier2
+  ``0`` -- then ``size`` bytes of ``uint16 LE length, key, uint16 LE length, value`` pairs,
+  then the body, raw, up to the end of the file.  uWSGI's own parser rejects an empty key;
+  the Python spooler then reports the file "done" and uWSGI deletes it, so :func:`encode`
+  refuses empty keys.
+* The spooler only considers names starting with :data:`PREFIX`, lstat()s them and skips
+  any whose ``st_mtime`` (whole seconds) is greater than ``time(NULL)``: the mtime is the
+  "run at" time.
+* To run a file the spooler opens it ``O_RDWR`` and takes a POSIX record lock
+  (``fcntl(F_SETLK, F_WRLCK)`` on the whole file, non-blocking); if that fails the file is
+  skipped this scan.  It then re-checks that the name still exists (``access()``) because an
+  ``unlink()`` by another process releases nothing but makes the lock meaningless.  The lock
+  is held until the task returned and, on success, the file was unlinked by name.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import errno
+import fcntl
+import logging
+import os
+import shutil
+import struct
+import sys
+import tempfile
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+
+__all__ = [
+    "MARKER",
+    "MAX_ARGS_SIZE",
+    "PREFIX",
+    "SpoolFile",
+    "SpoolFileError",
+    "decode",
+    "encode",
+    "ensure_dir",
+    "hold",
+    "is_locked",
+    "list_files",
+    "lock_owner",
+    "quarantine",
+    "read",
+    "remove_if_unlocked",
+    "write",
+]
+
+logger = logging.getLogger("spoolcron.spoolfile")
+
+PREFIX = "uwsgi_spoolfile_on_"
+"""The spooler ignores every name that does not start with this."""
+
+MARKER = b"spoolcron"
+"""Argument key that marks a spool file as written by spoolcron; its value is the format version."""
+
+MAX_ARGS_SIZE = 0xFFFF
+"""uWSGI's limit for one key, one value and the whole argument block, in bytes."""
+
+TEMP_PREFIX = ".spoolcron-tmp-"
+
+_MODIFIER1 = 17
+_HEADER = struct.Struct("<BHB")
+_LENGTH = struct.Struct("<H")
+
+
+class SpoolFileError(ValueError):
+    """A spool file is corrupt or cannot be decoded."""
+
+
+def _short(value: bytes) -> str:
+    # A 64 KiB key in an error message helps nobody: show its start.
+    return repr(value) if len(value) <= 32 else f"{value[:32]!r}..."
+
+
+def encode(args: Mapping[bytes, bytes], body: bytes = b"") -> bytes:
+    """Return the bytes of a spool file holding *args* and *body*.
+
+    uWSGI silently truncates an oversized value (its lengths are uint16), so anything that
+    would not fit is refused here instead.
+    """
+    block = bytearray()
+    for key, value in args.items():
+        if not isinstance(key, bytes):
+            raise TypeError(f"Spool file argument key {key!r} is not bytes.")
+        if not isinstance(value, bytes):
+            raise TypeError(f"Spool file argument {_short(key)} has a value that is not bytes.")
+        if not key:
+            raise ValueError("Spool file argument key b'' is empty, which uWSGI rejects.")
+        if len(key) > MAX_ARGS_SIZE:
+            raise ValueError(
+                f"Spool file argument key {_short(key)} is {len(key)} bytes long; "
+                f"the limit is {MAX_ARGS_SIZE}."
+            )
+        if len(value) > MAX_ARGS_SIZE:
+            raise ValueError(
+                f"Spool file argument {_short(key)} has a value of {len(value)} bytes; "
+                f"the limit is {MAX_ARGS_SIZE}, put large data in the body."
+            )
+        block += _LENGTH.pack(len(key)) + key + _LENGTH.pack(len(value)) + value
+    if len(block) > MAX_ARGS_SIZE:
+        raise ValueError(
+            f"Spool file arguments take {len(block)} bytes; uWSGI limits them to "
+            f"{MAX_ARGS_SIZE}, put large data in the body."
+        )
+    return _HEADER.pack(_MODIFIER1, len(block), 0) + bytes(block) + bytes(body)
+
+
+def decode(data: bytes, *, name: str = "<bytes>") -> tuple[dict[bytes, bytes], bytes]:
+    """Split spool file *data* into its arguments and body; *name* goes into error messages.
+
+    Accepts exactly what uWSGI's spooler hands to the Python callable, and additionally
+    insists on the header modifiers uWSGI writes (17 and 0).  A later duplicate key wins,
+    as in uWSGI.
+    """
+
+    def corrupt(why: str) -> SpoolFileError:
+        return SpoolFileError(f"Spool file {name!r} is corrupt: {why}.")
+
+    if len(data) < _HEADER.size:
+        raise corrupt(f"it is {len(data)} bytes long, shorter than the 4-byte header")
+    modifier1, size, modifier2 = _HEADER.unpack_from(data)
+    if modifier1 != _MODIFIER1:
+        raise corrupt(f"header modifier1 is {modifier1}, expected {_MODIFIER1}")
+    if modifier2 != 0:
+        raise corrupt(f"header modifier2 is {modifier2}, expected 0")
+    available = len(data) - _HEADER.size
+    if size > available:
+        raise corrupt(f"header says {size} bytes of arguments but only {available} follow")
+
+    args: dict[bytes, bytes] = {}
+    pos, end = _HEADER.size, _HEADER.size + size
+    while pos < end:
+        offset = pos - _HEADER.size
+        if end - pos < _LENGTH.size:
+            raise corrupt(f"the argument at offset {offset} is cut short before its key length")
+        (key_len,) = _LENGTH.unpack_from(data, pos)
+        pos += _LENGTH.size
+        if key_len == 0:
+            raise corrupt(f"the argument at offset {offset} has an empty key")
+        if key_len > end - pos:
+            raise corrupt(
+                f"the argument at offset {offset} declares a {key_len}-byte key "
+                f"but only {end - pos} bytes follow"
+            )
+        key = bytes(data[pos : pos + key_len])
+        pos += key_len
+        if end - pos < _LENGTH.size:
+            raise corrupt(f"the argument {_short(key)} is cut short before its value length")
+        (value_len,) = _LENGTH.unpack_from(data, pos)
+        pos += _LENGTH.size
+        if value_len > end - pos:
+            raise corrupt(
+                f"the argument {_short(key)} declares a {value_len}-byte value "
+                f"but only {end - pos} bytes follow"
+            )
+        args[key] = bytes(data[pos : pos + value_len])
+        pos += value_len
+    return args, bytes(data[end:])
+
+
+@dataclass(frozen=True)
+class SpoolFile:
+    """A decoded spool file.  ``at`` is the file's mtime: the spooler runs it from ``int(at)``."""
+
+    path: Path
+    args: dict[bytes, bytes]
+    body: bytes
+    at: float
+
+    @property
+    def is_ours(self) -> bool:
+        """Whether spoolcron wrote this file (as opposed to another ``uwsgi.spool()`` user)."""
+        return MARKER in self.args
+
+
+def _check_name(name: str) -> None:
+    if not name.startswith(PREFIX):
+        raise ValueError(f"Spool file name {name!r} does not start with {PREFIX!r}.")
+    if name == PREFIX:
+        raise ValueError(f"Spool file name {name!r} has nothing after the prefix.")
+    if "/" in name or "\0" in name:
+        raise ValueError(f"Spool file name {name!r} contains '/' or a NUL byte.")
+
+
+def _fsync_dir(directory: Path) -> None:
+    fd = os.open(directory, os.O_RDONLY | getattr(os, "O_DIRECTORY", 0))
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def write(
+    spool_dir: str | os.PathLike[str],
+    name: str,
+    args: Mapping[bytes, bytes],
+    body: bytes = b"",
+    *,
+    at: float | None = None,
+    fsync: bool = False,
+    exclusive: bool = False,
+) -> Path:
+    """Atomically publish a spool file *name* in *spool_dir*, due at *at* (default: now).
+
+    The data goes to a temporary name the spooler ignores, gets its mtime set to *at*, and
+    only then appears under *name*, so the spooler never reads half a file.  uWSGI compares
+    whole seconds (``st_mtime > time(NULL)`` skips the file), so the file becomes runnable
+    at ``floor(at)``, up to a second before a fractional *at*; pass a whole-second *at* to
+    never run early.
+
+    With ``exclusive=True`` the file is published with ``link()``: if *name* already exists
+    the existing file is kept and :class:`FileExistsError` is raised, so two writers of the
+    same fire collide instead of duplicating it.  Otherwise an existing file is replaced --
+    never do that to a file the spooler may be running: when that task finishes, uWSGI
+    unlinks *by name* and would delete the replacement.  The file is created mode 0600 and
+    must be owned by the uWSGI user (the spooler skips files it cannot read and write).
+    """
+    _check_name(name)
+    data = encode(args, body)
+    directory = Path(spool_dir)
+    final = directory / name
+    fd, tmp_name = tempfile.mkstemp(prefix=TEMP_PREFIX, dir=directory)
+    tmp = Path(tmp_name)
+    try:
+        with open(fd, "wb") as fh:
+            fh.write(data)
+            fh.flush()
+            if fsync:
+                os.fsync(fh.fileno())
+        if at is not None:
+            # After the last write, or the write would move the mtime again.
+            os.utime(tmp, (at, at))
+        if exclusive:
+            try:
+                os.link(tmp, final)
+            except FileExistsError:
+                raise FileExistsError(errno.EEXIST, os.strerror(errno.EEXIST), str(final)) from None
+        else:
+            os.replace(tmp, final)
+        if fsync:
+            _fsync_dir(directory)
+    finally:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(tmp)
+    logger.debug("spool file written path=%s at=%s exclusive=%s", final, at, exclusive)
+    return final
+
+
+# --- files the spooler of *this* process is running -------------------------------------
+#
+# POSIX record locks belong to a (process, file) pair and are released when the process
+# closes ANY descriptor of that file.  Inside the spooler process, opening and closing the
+# file being run -- to read it, test its lock or cancel it -- would silently drop the lock
+# uWSGI holds on it: another spooler process could then run it a second time, and a
+# cancel would unlink it under uWSGI, which exit()s the spooler when its own unlink fails.
+# ``hold()`` tells this module which file that is, so it never opens it.
+
+_held: dict[tuple[int, int], SpoolFile] = {}
+
+
+def _identity(st: os.stat_result) -> tuple[int, int]:
+    return (st.st_dev, st.st_ino)
+
+
+def _held_file(path: str | os.PathLike[str]) -> SpoolFile | None:
+    if not _held:
+        return None
+    try:
+        return _held.get(_identity(os.stat(path)))
+    except FileNotFoundError:
+        return None
+
+
+@contextlib.contextmanager
+def hold(
+    path: str | os.PathLike[str], args: Mapping[bytes, bytes], body: bytes = b""
+) -> Iterator[SpoolFile]:
+    """Declare, for the duration of the block, that this process's spooler is running *path*.
+
+    Use it in the spooler callable around the task, with the *args* and *body* uWSGI passed
+    in: meanwhile :func:`read` answers from them, :func:`is_locked` is true,
+    :func:`remove_if_unlocked` refuses and :func:`quarantine` moves the file without
+    opening it -- none of them may open the file, see the note above.
+    """
+    st = os.stat(path)
+    spool_file = SpoolFile(path=Path(path), args=dict(args), body=bytes(body), at=st.st_mtime)
+    key = _identity(st)
+    _held[key] = spool_file
+    try:
+        yield spool_file
+    finally:
+        _held.pop(key, None)
+
+
+def read(path: str | os.PathLike[str]) -> SpoolFile:
+    """Read and decode the spool file at *path*.
+
+    Raises :class:`SpoolFileError` if it is corrupt; :class:`FileNotFoundError` passes
+    through.  A file ``uwsgi.spool()`` is still writing (it is locked, and may be empty for
+    an instant) reads as corrupt: check :func:`is_locked` before calling it broken.
+    """
+    held = _held_file(path)
+    if held is not None:
+        return SpoolFile(path=Path(path), args=dict(held.args), body=held.body, at=held.at)
+    with open(path, "rb") as fh:
+        data = fh.read()
+        at = os.fstat(fh.fileno()).st_mtime
+    args, body = decode(data, name=os.fspath(path))
+    return SpoolFile(path=Path(path), args=args, body=body, at=at)
+
+
+def list_files(spool_dir: str | os.PathLike[str]) -> list[Path]:
+    """The spool files in *spool_dir*, sorted by name: regular files named ``PREFIX...``.
+
+    Priority subdirectories (``--spooler-ordered``) are not looked into.
+    """
+    with os.scandir(spool_dir) as entries:
+        return sorted(
+            Path(entry.path)
+            for entry in entries
+            if entry.name.startswith(PREFIX) and entry.is_file(follow_symlinks=False)
+        )
+
+
+# struct flock for F_GETLK, which tests a lock without taking it.  Taking it, even for an
+# instant, would make a spooler that looks at the file in that instant skip it for a whole
+# --spooler-frequency period.
+if sys.platform.startswith("linux") and struct.calcsize("P") == 8:
+    # short l_type, short l_whence, off_t l_start, off_t l_len, pid_t l_pid (+ padding)
+    _FLOCK: struct.Struct | None = struct.Struct("@hhqqi4x")
+else:
+    _FLOCK = None
+
+
+def _lock_owner_fd(fd: int) -> int | None:
+    if _FLOCK is not None:
+        request = _FLOCK.pack(fcntl.F_WRLCK, os.SEEK_SET, 0, 0, 0)
+        l_type, _, _, _, l_pid = _FLOCK.unpack(fcntl.fcntl(fd, fcntl.F_GETLK, request))
+        return None if l_type == fcntl.F_UNLCK else int(l_pid)
+    return _lock_owner_by_trying(fd)
+
+
+def _lock_owner_by_trying(fd: int) -> int | None:
+    # Portable fallback: take the lock and let it go at once.  The holder's pid is unknown.
+    try:
+        fcntl.lockf(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError as exc:
+        if exc.errno in (errno.EACCES, errno.EAGAIN):
+            return 0
+        raise
+    fcntl.lockf(fd, fcntl.LOCK_UN)
+    return None
+
+
+def lock_owner(path: str | os.PathLike[str]) -> int | None:
+    """The pid of the process running the spool file at *path*, or None if nobody runs it.
+
+    None too if the file is gone.  0 means "locked by an unknown process" (platforms
+    without a usable ``F_GETLK``).
+    """
+    if _held_file(path) is not None:
+        return os.getpid()
+    try:
+        fd = os.open(path, os.O_RDWR if _FLOCK is None else os.O_RDONLY)
+    except FileNotFoundError:
+        return None
+    try:
+        return _lock_owner_fd(fd)
+    finally:
+        os.close(fd)
+
+
+def is_locked(path: str | os.PathLike[str]) -> bool:
+    """True while a spooler holds the lock uWSGI takes on a spool file it is running."""
+    return lock_owner(path) is not None
+
+
+@contextlib.contextmanager
+def _locked(path: Path) -> Iterator[bool]:
+    """Hold the spooler's lock on the file now at *path*; yields False if that is impossible.
+
+    False when the file is gone, locked by a spooler, or was replaced by another file after
+    we opened it (then the lock we got protects the wrong inode).
+    """
+    try:
+        fd = os.open(path, os.O_RDWR)
+    except FileNotFoundError:
+        yield False
+        return
+    try:
+        try:
+            fcntl.lockf(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError as exc:
+            if exc.errno not in (errno.EACCES, errno.EAGAIN):
+                raise
+            yield False
+            return
+        try:
+            same = _identity(os.stat(path)) == _identity(os.fstat(fd))
+        except FileNotFoundError:
+            same = False
+        yield same
+    finally:
+        os.close(fd)
+
+
+def remove_if_unlocked(path: str | os.PathLike[str]) -> bool:
+    """Cancel a pending spool file: delete it unless a spooler is running it.
+
+    Returns True if this call deleted it, False if it is running (locked) or already gone.
+    The file is unlinked while we hold the spooler's lock, so the spooler either skips it
+    (lock taken) or, if it opened it just before, finds the name gone after getting the
+    lock and skips it too.  Residual race: if a new file with the SAME name is published
+    in the microseconds between the spooler's ``open()`` and its ``access()`` re-check, it
+    runs the cancelled content and then unlinks the new file -- so do not reuse a name
+    right after cancelling it.
+    """
+    path = Path(path)
+    if _held_file(path) is not None:
+        return False
+    for _ in range(3):
+        with _locked(path) as ok:
+            if ok:
+                os.unlink(path)
+                logger.info("spool file cancelled path=%s", path)
+                return True
+        # Not ours to delete, unless the name now points to another file: look again.
+        if lock_owner(path) is not None or not path.exists():
+            return False
+    return False
+
+
+def ensure_dir(path: str | os.PathLike[str]) -> Path:
+    """Create directory *path* (and missing parents) with mode 0700; return it.
+
+    An existing directory keeps its mode.
+    """
+    directory = Path(path)
+    if not directory.is_dir():
+        directory.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            directory.mkdir(mode=0o700)
+        except FileExistsError:
+            pass
+        else:
+            os.chmod(directory, 0o700)  # the umask may have removed bits we need
+    return directory
+
+
+def _free_target(failed: Path, name: str) -> Path:
+    target = failed / name
+    n = 0
+    while target.exists() or target.with_name(target.name + ".reason.txt").exists():
+        n += 1
+        target = failed / f"{name}.{n}"
+    return target
+
+
+def quarantine(
+    path: str | os.PathLike[str], failed_dir: str | os.PathLike[str], reason: str
+) -> Path:
+    """Move the spool file at *path* into *failed_dir*, with the *reason* beside it.
+
+    The file keeps its name (a ``.N`` suffix is added if that name is taken there) and
+    ``<name>.reason.txt`` holds *reason*, e.g. a traceback.  *failed_dir* is created with
+    mode 0700 and must not be a spool directory.  Returns the new path.
+
+    Inside the spooler callable, quarantine the running file within :func:`hold` and then
+    return ``uwsgi.SPOOL_RETRY``, not ``SPOOL_OK``: on OK uWSGI unlinks the name, fails
+    because the file moved, and kills the spooler.  Elsewhere, a file a spooler is running
+    is not moved: :class:`BlockingIOError` is raised.
+    """
+    path = Path(path)
+    failed = ensure_dir(failed_dir)
+    with contextlib.ExitStack() as stack:
+        # Unless this process runs it (hold), take the spooler's lock so a running file stays.
+        if _held_file(path) is None and not stack.enter_context(_locked(path)):
+            if not path.exists():
+                raise FileNotFoundError(errno.ENOENT, os.strerror(errno.ENOENT), str(path))
+            raise BlockingIOError(
+                errno.EAGAIN,
+                f"Spool file {str(path)!r} is being run by a spooler and cannot be quarantined",
+            )
+        target = _free_target(failed, path.name)
+        reason_path = target.with_name(target.name + ".reason.txt")
+        text = reason if reason.endswith("\n") else reason + "\n"
+        fd, tmp = tempfile.mkstemp(prefix=TEMP_PREFIX, dir=failed)
+        try:
+            with open(fd, "w", encoding="utf-8") as fh:
+                fh.write(text)
+            os.replace(tmp, reason_path)
+        finally:
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(tmp)
+        try:
+            os.rename(path, target)
+        except OSError as exc:
+            if exc.errno != errno.EXDEV:
+                raise
+            # Another filesystem: copy first, delete the original only once the copy exists.
+            shutil.copy2(path, target)
+            os.unlink(path)
+    logger.warning("spool file quarantined path=%s target=%s", path, target)
+    return target

@@ -1,0 +1,121 @@
+"""The only module that imports ``uwsgi``: the spooler callable and the spoolcron mule.
+
+Add to the uWSGI config (``manage.py spoolcron uwsgi-config`` prints it)::
+
+    spooler = /path/to/SPOOL_DIR
+    import = spoolcron.uwsgi
+    mule = spoolcron.uwsgi:mule
+
+Why a mule and not ``@timer``/``@cron``: timers registered in workers are duplicated under
+``lazy-apps``, have one-second resolution and start their period at registration, and the
+spooler may not register signals. A single programmed mule exists once per uWSGI instance
+whatever the number of workers or ``lazy-apps``, is respawned by the master if it dies, and can
+sleep until the exact instant something is due.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+import signal
+import time
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import uwsgi
+
+# uwsgidecorators replaces uwsgi.spooler when imported: let it do so first, then chain to it.
+with contextlib.suppress(ImportError):
+    import uwsgidecorators  # noqa: F401
+
+__all__ = ["mule", "spooler"]
+
+logger = logging.getLogger("spoolcron.uwsgi")
+
+_previous_spooler = getattr(uwsgi, "spooler", None)
+
+
+def _setup_django() -> None:
+    # Under lazy-apps the spooler and mules fork before any app is loaded.
+    from django.apps import apps
+
+    if not apps.ready:
+        import django
+
+        django.setup()
+
+
+def _text(value: Any) -> str:
+    return value.decode() if isinstance(value, bytes) else str(value)
+
+
+def spooler(env: Mapping[Any, Any]) -> int:
+    """uWSGI's spooler callable: run spoolcron files, hand anything else to the previous one."""
+    from . import spoolfile
+
+    if spoolfile.MARKER not in env and _previous_spooler is not None:
+        return int(_previous_spooler(env))
+    _setup_django()
+    from .conf import get_settings
+    from .dispatch import Outcome, run_spool_file
+
+    path = Path(_text(env.get("spooler_task_name") or env.get(b"spooler_task_name")))
+    args = {key: value for key, value in env.items() if isinstance(key, bytes)}
+    body = env.get("body") or b""
+    # hold(): the spooler's POSIX lock on this file dies if this process opens and closes
+    # the file again, so everything below reads it from what uWSGI passed in.
+    with spoolfile.hold(path, args, body) as file:
+        if not file.is_ours:
+            reason = (
+                f"Spool file {str(path)!r} is not a spoolcron file and no other spooler "
+                "callable is installed."
+            )
+            spoolfile.quarantine(path, get_settings().failed_dir, reason)
+            return int(uwsgi.SPOOL_RETRY)
+        result = run_spool_file(file)
+    # A moved (quarantined) file must not be reported done: uWSGI would unlink the name,
+    # fail, and kill the spooler. "Retry" finds the name gone on the next scan.
+    if result.outcome in (Outcome.NOT_DUE, Outcome.QUARANTINED, Outcome.FAILED):
+        return int(uwsgi.SPOOL_RETRY)
+    return int(uwsgi.SPOOL_OK)
+
+
+def _spooler_pids() -> list[int]:
+    return [int(pid) for pid in uwsgi.spooler_pids() if pid]
+
+
+def _wake_spoolers() -> None:
+    for pid in _spooler_pids():
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, signal.SIGUSR1)
+
+
+def mule() -> None:
+    """The spoolcron mule: wakes the spooler when jobs fall due and writes a heartbeat."""
+    _setup_django()
+    from . import heartbeat, spoolfile
+    from .conf import get_settings
+    from .waker import Waker
+
+    conf = get_settings()
+    spoolfile.ensure_dir(conf.spool_dir)
+    frequency = uwsgi.opt.get("spooler-frequency") or uwsgi.opt.get(b"spooler-frequency")
+    waker = Waker(conf.spool_dir, _wake_spoolers)
+    logger.info("spoolcron mule started pid=%d spool_dir=%s", os.getpid(), conf.spool_dir)
+    next_heartbeat = 0.0
+    while True:
+        delay = waker.step()
+        now = time.time()
+        if now >= next_heartbeat:
+            heartbeat.write(
+                conf.spool_dir,
+                spooler_pids=_spooler_pids(),
+                frequency=int(_text(frequency)) if frequency else None,
+            )
+            next_heartbeat = now + 1.0
+        time.sleep(delay)
+
+
+uwsgi.spooler = spooler

@@ -1,0 +1,103 @@
+"""Wakes the uWSGI spooler at the instant each spool file becomes due.
+
+uWSGI's spooler looks at its directory every ``--spooler-frequency`` seconds (30 by default)
+and compares ``at`` (the file's mtime) in whole seconds, so on its own a job runs up to a
+whole frequency late. The waker runs in the spoolcron mule: it watches the spool directory
+(new files from any process show up as a change of the directory's mtime), keeps a heap of due
+times read from the files' nanosecond mtimes, and signals the spooler (SIGUSR1) at each due
+instant. The dispatcher waits out the sub-second remainder, so jobs start on time, not early.
+"""
+
+from __future__ import annotations
+
+import heapq
+import logging
+import os
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+from . import spoolfile
+
+__all__ = ["Waker"]
+
+logger = logging.getLogger("spoolcron.waker")
+
+
+class Waker:
+    """One step at a time (``step``), so the mule's loop and tests can drive it with any clock."""
+
+    def __init__(
+        self,
+        spool_dir: Path,
+        wake: Callable[[], None],
+        *,
+        clock: Callable[[], float] = time.time,
+        poll_interval: float = 0.02,
+        rescan_interval: float = 2.0,
+        rewake_interval: float = 0.25,
+    ) -> None:
+        self.spool_dir = spool_dir
+        self._wake = wake
+        self._clock = clock
+        self.poll_interval = poll_interval
+        self.rescan_interval = rescan_interval
+        self.rewake_interval = rewake_interval
+        self._dir_mtime_ns = -1
+        self._next_rescan = 0.0
+        self._known: set[str] = set()
+        self._heap: list[tuple[float, str]] = []  # (when to look at the file, name)
+        self.wakes = 0
+
+    def notify(self, name: str, due: float) -> None:
+        """Tell the waker about a file this process wrote, without waiting for a scan."""
+        if name not in self._known:
+            self._known.add(name)
+            heapq.heappush(self._heap, (due, name))
+
+    def _scan(self, now: float) -> None:
+        try:
+            mtime_ns = os.stat(self.spool_dir).st_mtime_ns
+        except FileNotFoundError:
+            return
+        # Two renames within one timestamp tick leave the mtime unchanged: rescan now and then.
+        if mtime_ns == self._dir_mtime_ns and now < self._next_rescan:
+            return
+        self._dir_mtime_ns = mtime_ns
+        self._next_rescan = now + self.rescan_interval
+        present = set()
+        with os.scandir(self.spool_dir) as entries:
+            for entry in entries:
+                if not entry.name.startswith(spoolfile.PREFIX):
+                    continue
+                present.add(entry.name)
+                if entry.name in self._known:
+                    continue
+                try:
+                    due = entry.stat().st_mtime_ns / 1e9
+                except FileNotFoundError:
+                    continue
+                self._known.add(entry.name)
+                heapq.heappush(self._heap, (due, entry.name))
+        self._known &= present
+
+    def step(self) -> float:
+        """Scan if needed, wake the spooler for what is due; return seconds until the next step."""
+        now = self._clock()
+        self._scan(now)
+        wake = False
+        while self._heap and self._heap[0][0] <= now:
+            _, name = heapq.heappop(self._heap)
+            path = self.spool_dir / name
+            if not path.exists():
+                self._known.discard(name)
+                continue
+            if not spoolfile.is_locked(path):
+                wake = True
+            # Look again later: a busy spooler may have passed the file over in its scan.
+            heapq.heappush(self._heap, (now + self.rewake_interval, name))
+        if wake:
+            self.wakes += 1
+            self._wake()
+        until_due = self._heap[0][0] - now if self._heap else self.poll_interval
+        return max(0.0, min(self.poll_interval, until_due))

@@ -1,0 +1,117 @@
+"""The dispatcher in a plain process: success, async, retries, failure and quarantine."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+import spoolcron
+from spoolcron import spoolfile
+from spoolcron.dispatch import Outcome, run_spool_file
+from spoolcron.payload import Payload, write_payload
+from tests.conftest import Runs
+from tests.testapp import tasks
+
+# transaction=True: inside a test transaction schedule() would wait for a commit.
+pytestmark = pytest.mark.django_db(transaction=True)
+
+
+def the_file(spool_dir: Path) -> spoolfile.SpoolFile:
+    files = spoolfile.list_files(spool_dir)
+    assert len(files) == 1, files
+    return spoolfile.read(files[0])
+
+
+def reason_of(failed: Path) -> str:
+    reasons = list(failed.glob("*.reason.txt"))
+    assert len(reasons) == 1, reasons
+    return reasons[0].read_text().rstrip("\n")
+
+
+def test_success(spool_dir: Path, runs: Runs) -> None:
+    tasks.record.schedule(["hello"])
+    result = run_spool_file(the_file(spool_dir))
+    assert result.outcome is Outcome.SUCCEEDED
+    assert runs.labels() == ["hello"]
+
+
+def test_async_task_runs_to_completion(spool_dir: Path, runs: Runs) -> None:
+    tasks.record_async.schedule(["coro"])
+    assert run_spool_file(the_file(spool_dir)).outcome is Outcome.SUCCEEDED
+    assert runs.labels("record_async") == ["coro"]
+
+
+def test_early_pickup_waits_for_the_precise_instant(spool_dir: Path, runs: Runs) -> None:
+    spoolcron.schedule(tasks.record, ["x"], run_after=0.4, now=lambda: 1000.0)
+    slept: list[float] = []
+    result = run_spool_file(the_file(spool_dir), now=lambda: 1000.1, sleep=slept.append)
+    assert result.outcome is Outcome.SUCCEEDED
+    assert slept == [pytest.approx(0.3)]
+
+
+def test_far_from_due_is_left_waiting(spool_dir: Path, runs: Runs) -> None:
+    spoolcron.schedule(tasks.record, ["x"], run_after=60, now=lambda: 1000.0)
+    assert run_spool_file(the_file(spool_dir), now=lambda: 1000.0).outcome is Outcome.NOT_DUE
+    assert runs.labels() == []
+
+
+def test_failure_retries_with_backoff_then_succeeds(spool_dir: Path, runs: Runs) -> None:
+    spoolcron.schedule(tasks.flaky, ["f"], {"fail_times": 1}, now=lambda: 2000.0)
+    first = the_file(spool_dir)
+    result = run_spool_file(first, now=lambda: 2000.0)
+    assert result.outcome is Outcome.RETRYING
+    first.path.unlink()  # what uWSGI does on SPOOL_OK
+    second = the_file(spool_dir)
+    assert second.path.name.endswith("_2")
+    assert second.at == pytest.approx(2000.5)  # retry_backoff=0.5 * 2**0
+    assert json.loads(second.body)["attempt"] == 2
+    assert run_spool_file(second, sleep=lambda s: None).outcome is Outcome.SUCCEEDED
+    assert [r["attempt"] for r in runs.all()] == [1, 2]
+
+
+def test_last_attempt_goes_to_failed_with_traceback(
+    spool_dirs: tuple[Path, Path], runs: Runs
+) -> None:
+    spool, failed = spool_dirs
+    job = tasks.always_fails.schedule(["boom"])
+    result = run_spool_file(the_file(spool))
+    assert result.outcome is Outcome.FAILED
+    assert spoolfile.list_files(spool) == []
+    reason = reason_of(failed)
+    assert reason.startswith(
+        "Task 'tests.testapp.tasks.always_fails' failed on attempt 1 of 1.\nTraceback"
+    )
+    assert "ValueError: always_fails boom" in reason
+    assert job.status == "failed"
+
+
+def test_unknown_task_is_quarantined_and_never_imported(
+    spool_dirs: tuple[Path, Path], runs: Runs
+) -> None:
+    spool, failed = spool_dirs
+    planted = Payload(task="os.system", job_id="planted", run_after=0.0, args=["touch /tmp/x"])
+    write_payload(spool, planted)
+    result = run_spool_file(the_file(spool))
+    assert result.outcome is Outcome.QUARANTINED
+    assert reason_of(failed) == (
+        "Unknown task 'os.system': no function is registered under that name with "
+        "@spoolcron.task (is its module imported, e.g. from an app's tasks.py?)."
+    )
+    assert spoolfile.list_files(spool) == []
+
+
+def test_undecodable_body_is_quarantined(spool_dirs: tuple[Path, Path]) -> None:
+    spool, failed = spool_dirs
+    path = spoolfile.write(
+        spool, "uwsgi_spoolfile_on_spoolcron_bad_1", {spoolfile.MARKER: b"1"}, b"{not json"
+    )
+    assert run_spool_file(spoolfile.read(path)).outcome is Outcome.QUARANTINED
+    assert reason_of(failed).startswith(f"Spool file {str(path)!r} has a body that is not JSON: ")
+
+
+def test_not_ours_is_left_alone(spool_dir: Path) -> None:
+    path = spoolfile.write(spool_dir, "uwsgi_spoolfile_on_other", {b"a": b"b"}, b"")
+    assert run_spool_file(spoolfile.read(path)).outcome is Outcome.NOT_OURS
+    assert path.exists()

@@ -1,0 +1,57 @@
+"""The waker with an injected clock: it signals when a file falls due, not before."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from spoolcron import spoolfile
+from spoolcron.waker import Waker
+
+
+class Clock:
+    def __init__(self, now: float) -> None:
+        self.now = now
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def test_wakes_at_the_due_instant_for_files_from_other_processes(tmp_path: Path) -> None:
+    clock = Clock(1000.0)
+    wakes: list[float] = []
+    waker = Waker(tmp_path, lambda: wakes.append(clock.now), clock=clock)
+    spoolfile.write(tmp_path, "uwsgi_spoolfile_on_a", {b"k": b"v"}, at=1000.5)
+    assert waker.step() == 0.02  # polls the directory until something is nearer
+    assert wakes == []
+    clock.now = 1000.49
+    assert 0 < waker.step() <= 0.02
+    assert wakes == []
+    clock.now = 1000.5
+    waker.step()
+    assert wakes == [1000.5]
+
+
+def test_rewakes_while_a_due_file_waits_and_forgets_it_once_gone(tmp_path: Path) -> None:
+    clock = Clock(1000.0)
+    wakes: list[float] = []
+    waker = Waker(tmp_path, lambda: wakes.append(clock.now), clock=clock, rewake_interval=0.25)
+    path = spoolfile.write(tmp_path, "uwsgi_spoolfile_on_a", {b"k": b"v"}, at=999.0)
+    waker.step()
+    clock.now = 1000.1
+    waker.step()
+    clock.now = 1000.25
+    waker.step()
+    assert wakes == [1000.0, 1000.25]
+    os.unlink(path)
+    clock.now = 1000.5
+    waker.step()
+    assert wakes == [1000.0, 1000.25]
+
+
+def test_ignores_files_that_are_not_spool_files(tmp_path: Path) -> None:
+    (tmp_path / ".spoolcron-heartbeat").write_text("{}")
+    wakes: list[float] = []
+    waker = Waker(tmp_path, lambda: wakes.append(0), clock=Clock(1000.0))
+    waker.step()
+    assert wakes == []
