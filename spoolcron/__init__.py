@@ -1,5 +1,6 @@
 """Periodic and delayed jobs for Django on the uWSGI spooler."""
 
+from .entries import Entry, periodic
 from .exceptions import (
     InvalidArguments,
     JobRunning,
@@ -11,6 +12,7 @@ from .jobs import Job, health, schedule
 from .registry import Task, task
 
 __all__ = [
+    "Entry",
     "InvalidArguments",
     "Job",
     "JobRunning",
@@ -19,6 +21,7 @@ __all__ = [
     "Task",
     "UnknownTask",
     "health",
+    "periodic",
     "schedule",
     "task",
 ]

@@ -19,9 +19,10 @@ from pathlib import Path
 
 from django.db import close_old_connections
 
-from . import spoolfile
+from . import history, spoolfile
 from .conf import get_settings
 from .exceptions import UnknownTask
+from .models import Run
 from .payload import Payload, PayloadError, read_payload, write_payload
 from .registry import Task, get_task
 
@@ -40,6 +41,7 @@ class Outcome(enum.Enum):
     RETRYING = "retrying"  # failed; a new spool file for the next attempt was written
     FAILED = "failed"  # failed its last attempt; moved to the failed directory
     QUARANTINED = "quarantined"  # could not run at all (corrupt, unknown task); moved aside
+    SKIPPED = "skipped"  # a periodic fire whose previous run is still going (overlap="skip")
     NOT_DUE = "not-due"  # left in place to wait
     NOT_OURS = "not-ours"  # not a spoolcron file: someone else's spooler handles it
 
@@ -99,6 +101,21 @@ def run_spool_file(
     if early > 0:
         sleep(early)
 
+    close_old_connections()  # a forked spooler must not reuse the parent's connections
+    if payload.entry and payload.meta.get("overlap", "skip") == "skip":
+        running = history.previous_still_running(payload)
+        if running is not None:
+            reason = (
+                f"Entry {payload.entry!r} skipped its fire: its previous run "
+                f"(job {running.job_id!r}) is still running."
+            )
+            logger.warning(
+                "fire skipped entry=%s job=%s reason=overlap", payload.entry, payload.job_id
+            )
+            history.record_skipped(payload, reason)
+            close_old_connections()
+            return Result(Outcome.SKIPPED, payload, reason)
+
     started = now()
     logger.info(
         "job started job=%s task=%s attempt=%d late_ms=%.1f",
@@ -107,7 +124,7 @@ def run_spool_file(
         payload.attempt,
         (started - payload.run_after) * 1000,
     )
-    close_old_connections()  # a forked spooler must not reuse the parent's connections
+    run_id = history.start_run(payload)
     try:
         _execute(task, payload)
     except Exception:
@@ -126,13 +143,17 @@ def run_spool_file(
                 payload.attempt,
                 delay,
             )
+            history.finish_run(run_id, Run.Outcome.RETRYING, error)
             return Result(Outcome.RETRYING, payload, error)
         reason = (
             f"Task {payload.task!r} failed on attempt {payload.attempt} of "
             f"{task.retries + 1}.\n{error}"
         )
         _quarantine(file.path, reason)
+        history.finish_run(run_id, Run.Outcome.FAILED, error)
         return Result(Outcome.FAILED, payload, reason)
+    else:
+        history.finish_run(run_id, Run.Outcome.SUCCEEDED)
     finally:
         close_old_connections()
     logger.info(

@@ -14,6 +14,7 @@ __all__ = ["FireClaim", "Run"]
 
 
 class FireClaim(models.Model):
+    # job_id "" marks a baseline: when the beat first saw the entry, nothing enqueued.
     entry = models.CharField(max_length=200)
     fire_time = models.DateTimeField()
     job_id = models.CharField(max_length=64)

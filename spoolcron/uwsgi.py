@@ -92,21 +92,65 @@ def _wake_spoolers() -> None:
             os.kill(pid, signal.SIGUSR1)
 
 
+def _start_beat(waker: Any) -> Any:
+    from .beat import Beat
+    from .conf import get_settings
+    from .entries import collect
+    from .ledger import DatabaseLedger
+
+    entries, problems = collect()
+    if problems:
+        for problem in problems:
+            logger.critical("%s (%s)", problem, problem.id)
+        logger.critical("spoolcron: invalid schedule entries, stopping uWSGI")
+        # Refuse to run with a broken schedule, like a failing system check would.
+        os.kill(uwsgi.masterpid(), signal.SIGINT)
+        return None
+    conf = get_settings()
+    beat = Beat(entries, DatabaseLedger(), conf.spool_dir, notify=waker.notify, fsync=conf.fsync)
+    while True:
+        try:
+            beat.start()
+            return beat
+        except Exception:
+            logger.exception("beat could not read the ledger, retrying in 1 s")
+            _reset_db_connections()
+            time.sleep(1.0)
+
+
+def _reset_db_connections() -> None:
+    from django.db import connections
+
+    for connection in connections.all():
+        connection.close_if_unusable_or_obsolete()
+
+
 def mule() -> None:
-    """The spoolcron mule: wakes the spooler when jobs fall due and writes a heartbeat."""
+    """The spoolcron mule: runs the beat, wakes the spooler when jobs fall due, heartbeats."""
     _setup_django()
+    from django.db import connections
+
     from . import heartbeat, spoolfile
     from .conf import get_settings
     from .waker import Waker
 
+    # Inherited from the master across fork: never share them.
+    for connection in connections.all():
+        connection.close()
     conf = get_settings()
     spoolfile.ensure_dir(conf.spool_dir)
     frequency = uwsgi.opt.get("spooler-frequency") or uwsgi.opt.get(b"spooler-frequency")
     waker = Waker(conf.spool_dir, _wake_spoolers)
+    beat = _start_beat(waker)
+    if beat is None:
+        return
     logger.info("spoolcron mule started pid=%d spool_dir=%s", os.getpid(), conf.spool_dir)
     next_heartbeat = 0.0
     while True:
-        delay = waker.step()
+        beat_delay = beat.tick()
+        if beat_delay > 0:
+            _reset_db_connections()
+        delay = min(beat_delay, waker.step())
         now = time.time()
         if now >= next_heartbeat:
             heartbeat.write(

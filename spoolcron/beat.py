@@ -1,0 +1,215 @@
+"""The beat: which periodic fires are due, the misfire policy, and enqueueing each fire once.
+
+It keeps no cursor beyond the ledger: on start each entry's next fire is computed from its
+last claimed fire (or from now for an entry that never fired). A heap ordered by due time
+makes an idle tick cost O(1) however many entries exist. Each fire is written ``lead``
+seconds ahead as a spool file due at the fire time, and the waker signals the spooler at
+that instant.
+
+A fire found more than ``late_after`` seconds late -- after downtime, a database outage or
+the wall clock jumping forward -- is a misfire: the entry's policy decides what runs
+(``coalesce``: the latest missed fire, once; ``all``: up to ``misfire_limit`` of the latest;
+``skip``: nothing), and missed fires older than the entry's ``grace`` are dropped.
+"""
+
+from __future__ import annotations
+
+import collections
+import hashlib
+import heapq
+import itertools
+import logging
+import re
+import time
+from collections.abc import Callable, Sequence
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Protocol
+
+import schedules
+
+from .entries import ResolvedEntry
+from .payload import Payload, write_payload
+
+__all__ = ["Beat", "Ledger", "fire_job_id", "recent_fires"]
+
+logger = logging.getLogger("spoolcron.beat")
+
+
+class Ledger(Protocol):
+    def last_fires(self) -> dict[str, float]: ...
+
+    def baseline(self, entry: str, since: float) -> None: ...
+
+    def claim(
+        self, entry: str, fire_time: float, job_id: str, write: Callable[[], Path]
+    ) -> bool: ...
+
+
+def fire_job_id(entry: str, fire_time: float) -> str:
+    """The job id of one fire: the same in every process, so two writers collide."""
+    slug = re.sub(r"[^A-Za-z0-9.-]+", "-", entry)[:48].strip("-") or "entry"
+    digest = hashlib.sha1(entry.encode(), usedforsecurity=False).hexdigest()[:8]
+    return f"{slug}-{digest}-{round(fire_time * 1000)}"
+
+
+def _next(schedule: schedules.Schedule, after: float) -> float | None:
+    fire = schedule.next_after(datetime.fromtimestamp(after, UTC))
+    return None if fire is None else fire.timestamp()
+
+
+def recent_fires(
+    schedule: schedules.Schedule, after: float, until: float, limit: int
+) -> list[float]:
+    """Up to ``limit`` of the latest fire times in (after, until], oldest first.
+
+    Looks back in growing windows from ``until``, so a long outage of a frequent schedule
+    costs about ``limit`` steps, not one step per missed fire.
+    """
+    span = 60.0
+    while True:
+        start = max(after, until - span)
+        found: collections.deque[float] = collections.deque(maxlen=limit)
+        fire = _next(schedule, start)
+        while fire is not None and fire <= until:
+            found.append(fire)
+            fire = _next(schedule, fire)
+        if len(found) >= limit or start == after:
+            return list(found)
+        span *= 16
+
+
+class Beat:
+    """Drive it with ``start()`` once, then ``tick()`` whenever the time it returns is up."""
+
+    def __init__(
+        self,
+        entries: Sequence[ResolvedEntry],
+        ledger: Ledger,
+        spool_dir: Path,
+        *,
+        clock: Callable[[], float] = time.time,
+        notify: Callable[[str, float], None] | None = None,
+        lead: float = 0.5,
+        late_after: float = 5.0,
+        retry_delay: float = 1.0,
+        max_sleep: float = 1.0,
+        fsync: bool = False,
+    ) -> None:
+        self.entries = [e for e in entries if e.enabled]
+        self.ledger = ledger
+        self.spool_dir = spool_dir
+        self.clock = clock
+        self.notify = notify
+        self.lead = lead
+        self.late_after = late_after
+        self.retry_delay = retry_delay
+        self.max_sleep = max_sleep
+        self.fsync = fsync
+        # (when to look at it, tie-breaker, entry index, fire time)
+        self._heap: list[tuple[float, int, int, float]] = []
+        self._seq = itertools.count()
+        self.enqueued = 0
+
+    def _push(self, index: int, fire_time: float | None, not_before: float | None = None) -> None:
+        if fire_time is None:
+            return  # a spent one-shot
+        when = fire_time - self.lead if not_before is None else max(not_before, fire_time)
+        heapq.heappush(self._heap, (when, next(self._seq), index, fire_time))
+
+    def start(self) -> None:
+        """Seed each entry's next fire from the ledger: missed fires then count as late."""
+        now = self.clock()
+        last = self.ledger.last_fires()
+        for index, entry in enumerate(self.entries):
+            previous = last.get(entry.name)
+            if previous is None:
+                # Remember since when this entry is watched, so a first fire that falls in
+                # a restart is caught up like any other missed fire.
+                self.ledger.baseline(entry.name, now)
+                previous = now
+            self._push(index, _next(entry.schedule, previous))
+        logger.info("beat started entries=%d", len(self.entries))
+
+    def next_due(self) -> float | None:
+        return self._heap[0][0] if self._heap else None
+
+    def tick(self) -> float:
+        """Enqueue what is due within ``lead``; return seconds until the next tick is needed."""
+        now = self.clock()
+        while self._heap and self._heap[0][0] <= now:
+            _, _, index, fire_time = heapq.heappop(self._heap)
+            entry = self.entries[index]
+            if fire_time < now - self.late_after:
+                fires = self._apply_misfire_policy(entry, fire_time, now)
+                following = _next(entry.schedule, max(now, fires[-1]) if fires else now)
+            else:
+                fires = [fire_time]
+                following = _next(entry.schedule, fire_time)
+            try:
+                for fire in fires:
+                    self._enqueue(entry, fire)
+            except Exception:
+                # Database or disk trouble: log, look again shortly. By then the fire may be
+                # late, and the misfire policy decides.
+                logger.exception(
+                    "beat could not enqueue entry=%s fire=%s retry_in_s=%s",
+                    entry.name,
+                    datetime.fromtimestamp(fire_time, UTC).isoformat(),
+                    self.retry_delay,
+                )
+                self._push(index, fire_time, not_before=now + self.retry_delay)
+                continue
+            self._push(index, following)
+        if not self._heap:
+            return self.max_sleep
+        return max(0.0, min(self.max_sleep, self._heap[0][0] - now))
+
+    def _apply_misfire_policy(
+        self, entry: ResolvedEntry, first_missed: float, now: float
+    ) -> list[float]:
+        after = first_missed - 1e-6
+        if entry.grace is not None:
+            after = max(after, now - entry.grace)
+        if entry.misfire == "skip":
+            fires: list[float] = []
+        else:
+            limit = 1 if entry.misfire == "coalesce" else entry.misfire_limit
+            fires = recent_fires(entry.schedule, after, now, limit)
+        logger.warning(
+            "missed fires entry=%s first_missed=%s policy=%s grace_s=%s enqueued=%d",
+            entry.name,
+            datetime.fromtimestamp(first_missed, UTC).isoformat(),
+            entry.misfire,
+            entry.grace,
+            len(fires),
+        )
+        return fires
+
+    def _enqueue(self, entry: ResolvedEntry, fire_time: float) -> None:
+        job_id = fire_job_id(entry.name, fire_time)
+        payload = Payload(
+            task=entry.task.name,
+            job_id=job_id,
+            run_after=fire_time,
+            args=list(entry.args),
+            kwargs=dict(entry.kwargs),
+            meta={"overlap": entry.overlap},
+            enqueued_at=self.clock(),
+            entry=entry.name,
+        )
+
+        def write() -> Path:
+            try:
+                return write_payload(self.spool_dir, payload, fsync=self.fsync, exclusive=True)
+            except FileExistsError:
+                # Written by an earlier attempt whose claim did not commit: it is this fire.
+                return self.spool_dir / payload.file_name
+
+        if self.ledger.claim(entry.name, fire_time, job_id, write):
+            self.enqueued += 1
+            if self.notify is not None:
+                self.notify(payload.file_name, fire_time)
+            logger.debug("fire enqueued entry=%s job=%s", entry.name, job_id)
+        else:
+            logger.debug("fire claimed elsewhere entry=%s job=%s", entry.name, job_id)

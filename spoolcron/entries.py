@@ -1,0 +1,285 @@
+"""Periodic entries: declared in ``schedules`` modules, collected and validated in one place.
+
+An app's ``schedules.py`` (or a module named in ``SPOOLCRON["MODULES"]``) declares::
+
+    from spoolcron import Entry
+
+    ENTRIES = [
+        Entry("cleanup", "myapp.tasks.cleanup", "every 5 minutes"),
+        Entry("report", send_report, "Sunday 17:03", kwargs={"to": "ops"}, misfire="skip"),
+    ]
+
+and ``@spoolcron.periodic("every 5 seconds")`` on a function is sugar for a task plus an entry.
+Declaring does nothing else: ``collect()`` imports the modules, resolves tasks and expressions
+and reports every problem, which the system checks turn into errors with stable ids.
+"""
+
+from __future__ import annotations
+
+import importlib
+import json
+import math
+import traceback
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from types import ModuleType
+from typing import Any, Literal, ParamSpec, TypeVar
+
+from django.apps import apps
+from django.conf import settings
+from django.core.serializers.json import DjangoJSONEncoder
+from django.utils.module_loading import module_has_submodule
+
+import schedules
+
+from .conf import get_settings
+from .exceptions import UnknownTask
+from .registry import Task, resolve_task, task
+
+__all__ = [
+    "MISFIRE_POLICIES",
+    "OVERLAP_POLICIES",
+    "Entry",
+    "Problem",
+    "ResolvedEntry",
+    "collect",
+    "periodic",
+]
+
+P = ParamSpec("P")
+R = TypeVar("R")
+
+MisfirePolicy = Literal["coalesce", "all", "skip"]
+OverlapPolicy = Literal["skip", "allow"]
+MISFIRE_POLICIES = ("coalesce", "all", "skip")
+OVERLAP_POLICIES = ("skip", "allow")
+
+
+@dataclass(frozen=True)
+class Entry:
+    """One periodic job as declared: nothing is resolved or checked until ``collect()``.
+
+    ``misfire`` says what happens to fires missed while no beat ran (or the clock jumped):
+    ``coalesce`` runs once now, ``all`` runs each missed fire (at most ``misfire_limit``, the
+    latest ones), ``skip`` runs none. Missed fires older than ``grace`` seconds are dropped
+    (None: no limit). ``overlap="skip"`` does not start a fire while the previous run of the
+    entry is still running.
+    """
+
+    name: str
+    task: Task[..., Any] | Callable[..., Any] | str
+    schedule: str | schedules.Schedule
+    args: Sequence[Any] = ()
+    kwargs: Mapping[str, Any] = field(default_factory=dict)
+    zone: str | None = None
+    misfire: MisfirePolicy = "coalesce"
+    misfire_limit: int = 10
+    grace: float | None = None
+    overlap: OverlapPolicy = "skip"
+    enabled: bool = True
+
+
+@dataclass(frozen=True)
+class ResolvedEntry:
+    """An entry whose task, schedule and options passed every check."""
+
+    name: str
+    task: Task[..., Any]
+    schedule: schedules.Schedule
+    args: tuple[Any, ...]
+    kwargs: Mapping[str, Any]
+    misfire: MisfirePolicy
+    misfire_limit: int
+    grace: float | None
+    overlap: OverlapPolicy
+    enabled: bool
+    module: str
+
+
+@dataclass(frozen=True)
+class Problem:
+    """Why an entry (or a whole module) cannot be used; ``id`` is the system check id."""
+
+    id: str
+    module: str
+    entry: str | None
+    message: str
+
+    def __str__(self) -> str:
+        where = f"entry {self.entry!r} in {self.module}" if self.entry else f"module {self.module}"
+        return f"{where}: {self.message}"
+
+
+_periodic: list[tuple[str, Entry]] = []
+
+
+def periodic(
+    schedule: str | schedules.Schedule,
+    *,
+    name: str | None = None,
+    args: Sequence[Any] = (),
+    kwargs: Mapping[str, Any] | None = None,
+    zone: str | None = None,
+    misfire: MisfirePolicy = "coalesce",
+    misfire_limit: int = 10,
+    grace: float | None = None,
+    overlap: OverlapPolicy = "skip",
+    enabled: bool = True,
+    retries: int = 0,
+) -> Callable[[Callable[P, R]], Task[P, R]]:
+    """Register the function as a task and declare an entry running it on ``schedule``.
+
+    The entry is named after the task (its dotted name) unless ``name`` is given.
+    """
+
+    def register(func: Callable[P, R]) -> Task[P, R]:
+        registered = func if isinstance(func, Task) else task(retries=retries)(func)
+        entry = Entry(
+            name=name or registered.name,
+            task=registered,
+            schedule=schedule,
+            args=args,
+            kwargs=dict(kwargs or {}),
+            zone=zone,
+            misfire=misfire,
+            misfire_limit=misfire_limit,
+            grace=grace,
+            overlap=overlap,
+            enabled=enabled,
+        )
+        _periodic.append((registered.func.__module__, entry))
+        return registered
+
+    return register
+
+
+def _module_names() -> list[str]:
+    names = [
+        f"{config.name}.schedules"
+        for config in apps.get_app_configs()
+        if module_has_submodule(config.module, "schedules")
+    ]
+    return names + [m for m in get_settings().modules if m not in names]
+
+
+def _option_problem(entry: Entry) -> str | None:
+    if entry.misfire not in MISFIRE_POLICIES:
+        return f"misfire must be one of {', '.join(MISFIRE_POLICIES)}, not {entry.misfire!r}."
+    if entry.overlap not in OVERLAP_POLICIES:
+        return f"overlap must be one of {', '.join(OVERLAP_POLICIES)}, not {entry.overlap!r}."
+    limit = entry.misfire_limit
+    if isinstance(limit, bool) or not isinstance(limit, int) or limit < 1:
+        return f"misfire_limit must be a whole number >= 1, not {limit!r}."
+    grace = entry.grace
+    if grace is not None and (
+        isinstance(grace, bool)
+        or not isinstance(grace, int | float)
+        or not grace > 0
+        or not math.isfinite(grace)
+    ):
+        return f"grace must be a number of seconds > 0 or None, not {grace!r}."
+    if not isinstance(entry.enabled, bool):
+        return f"enabled must be True or False, not {entry.enabled!r}."
+    if isinstance(entry.args, str | bytes) or not isinstance(entry.args, Sequence):
+        return f"args must be a list, not {entry.args!r}."
+    if not isinstance(entry.kwargs, Mapping):
+        return f"kwargs must be a dict, not {entry.kwargs!r}."
+    try:
+        json.dumps([list(entry.args), dict(entry.kwargs)], cls=DjangoJSONEncoder)
+    except (TypeError, ValueError) as exc:
+        return f"args and kwargs must be JSON-serializable: {exc}."
+    return None
+
+
+def _resolve(module: str, entry: Entry) -> ResolvedEntry | Problem:
+    if not isinstance(entry, Entry):
+        return Problem("spoolcron.E004", module, None, f"ENTRIES holds {entry!r}, not an Entry.")
+    if not isinstance(entry.name, str) or not entry.name.strip():
+        return Problem("spoolcron.E004", module, None, f"an entry has the bad name {entry.name!r}.")
+    try:
+        resolved_task = resolve_task(entry.task)
+    except (UnknownTask, ValueError) as exc:
+        return Problem("spoolcron.E003", module, entry.name, str(exc))
+    zone = entry.zone or settings.TIME_ZONE or "UTC"
+    try:
+        if isinstance(entry.schedule, schedules.Schedule):
+            schedule = entry.schedule
+        else:
+            schedule = schedules.parse(entry.schedule, tz=zone)
+    except schedules.ScheduleError as exc:
+        return Problem("spoolcron.E002", module, entry.name, str(exc))
+    if not isinstance(schedule, schedules.Schedule):
+        return Problem(
+            "spoolcron.E002",
+            module,
+            entry.name,
+            f"schedule must be an expression or a schedules.Schedule, not {entry.schedule!r}.",
+        )
+    problem = _option_problem(entry)
+    if problem:
+        return Problem("spoolcron.E004", module, entry.name, problem)
+    return ResolvedEntry(
+        name=entry.name,
+        task=resolved_task,
+        schedule=schedule,
+        args=tuple(entry.args),
+        kwargs=dict(entry.kwargs),
+        misfire=entry.misfire,
+        misfire_limit=entry.misfire_limit,
+        grace=None if entry.grace is None else float(entry.grace),
+        overlap=entry.overlap,
+        enabled=entry.enabled,
+        module=module,
+    )
+
+
+def import_modules() -> list[tuple[str, ModuleType | Problem]]:
+    """Import every schedules module; one that raises becomes a Problem, not a crash."""
+    imported: list[tuple[str, ModuleType | Problem]] = []
+    for name in _module_names():
+        try:
+            imported.append((name, importlib.import_module(name)))
+        except Exception:
+            last = traceback.format_exc().strip().splitlines()[-1]
+            imported.append(
+                (name, Problem("spoolcron.E005", name, None, f"importing it failed: {last}"))
+            )
+    return imported
+
+
+def collect() -> tuple[list[ResolvedEntry], list[Problem]]:
+    """Import every schedules module and resolve its entries; report what is wrong with them."""
+    declared: list[tuple[str, Entry]] = []
+    problems: list[Problem] = []
+    for name, module in import_modules():
+        if isinstance(module, Problem):
+            problems.append(module)
+            continue
+        listed = getattr(module, "ENTRIES", [])
+        if not isinstance(listed, list | tuple):
+            problems.append(
+                Problem("spoolcron.E004", name, None, f"ENTRIES must be a list, not {listed!r}.")
+            )
+            continue
+        declared += [(name, entry) for entry in listed]
+    declared += _periodic
+    resolved: list[ResolvedEntry] = []
+    seen: dict[str, str] = {}
+    for module_name, entry in declared:
+        result = _resolve(module_name, entry)
+        if isinstance(result, Problem):
+            problems.append(result)
+            continue
+        if result.name in seen:
+            problems.append(
+                Problem(
+                    "spoolcron.E001",
+                    module_name,
+                    result.name,
+                    f"the name {result.name!r} is already used by an entry in {seen[result.name]}.",
+                )
+            )
+            continue
+        seen[result.name] = module_name
+        resolved.append(result)
+    return resolved, problems

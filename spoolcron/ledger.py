@@ -1,0 +1,109 @@
+"""The ledger in the database: who enqueued which fire, and the history of runs.
+
+``claim()`` inserts the (entry, fire time) claim and writes the spool file in one transaction:
+the unique constraint makes a second writer of the same fire -- on this host or another host
+sharing the database -- lose, so each fire is enqueued exactly once.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import socket
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+from django.db import IntegrityError, transaction
+from django.db.models import Max, OuterRef, Subquery
+
+from . import spoolfile
+from .models import FireClaim, Run
+
+__all__ = ["DatabaseLedger", "to_datetime"]
+
+logger = logging.getLogger("spoolcron.ledger")
+
+
+def to_datetime(timestamp: float) -> datetime:
+    return datetime.fromtimestamp(timestamp, UTC)
+
+
+class DatabaseLedger:
+    def __init__(self, *, using: str = "default", host: str | None = None) -> None:
+        self.using = using
+        self.host = host or socket.gethostname()
+
+    def last_fires(self) -> dict[str, float]:
+        """The newest claimed fire time of every entry that ever fired."""
+        rows = (
+            FireClaim.objects.using(self.using)
+            .values("entry")
+            .annotate(last=Max("fire_time"))
+            .values_list("entry", "last")
+        )
+        return {entry: last.timestamp() for entry, last in rows}
+
+    def baseline(self, entry: str, since: float) -> None:
+        """Record when the beat started watching a new entry (a claim with no job)."""
+        try:
+            with transaction.atomic(using=self.using):
+                FireClaim.objects.using(self.using).create(
+                    entry=entry,
+                    fire_time=to_datetime(since),
+                    job_id="",
+                    claimed_at=datetime.now(UTC),
+                    host=self.host,
+                )
+        except IntegrityError:
+            pass
+
+    def claim(self, entry: str, fire_time: float, job_id: str, write: Callable[[], Path]) -> bool:
+        """Claim the fire and write its spool file; False if it was claimed already."""
+        written: Path | None = None
+        try:
+            with transaction.atomic(using=self.using):
+                FireClaim.objects.using(self.using).create(
+                    entry=entry,
+                    fire_time=to_datetime(fire_time),
+                    job_id=job_id,
+                    claimed_at=datetime.now(UTC),
+                    host=self.host,
+                )
+                written = write()
+        except IntegrityError:
+            return False
+        except BaseException:
+            # The claim rolled back: the file must not outlive it, or the fire could run
+            # here and again on the host that claims it later.
+            if written is not None:
+                spoolfile.remove_if_unlocked(written)
+            raise
+        return True
+
+    def prune(self, *, keep: timedelta, now: datetime | None = None) -> int:
+        """Delete claims and runs older than ``keep``; an entry's newest claim always stays."""
+        cutoff = (now or datetime.now(UTC)) - keep
+        newest = (
+            FireClaim.objects.using(self.using)
+            .filter(entry=OuterRef("entry"))
+            .order_by("-fire_time")
+            .values("pk")[:1]
+        )
+        claims, _ = (
+            FireClaim.objects.using(self.using)
+            .filter(fire_time__lt=cutoff)
+            .exclude(pk=Subquery(newest))
+            .delete()
+        )
+        runs, _ = (
+            Run.objects.using(self.using)
+            .filter(started__lt=cutoff)
+            .exclude(outcome=Run.Outcome.RUNNING)
+            .delete()
+        )
+        return claims + runs
+
+
+def current_host_and_pid() -> tuple[str, int]:
+    return socket.gethostname(), os.getpid()
