@@ -61,7 +61,8 @@ def spooler(env: Mapping[Any, Any]) -> int:
     from .conf import get_settings
     from .dispatch import Outcome, run_spool_file
 
-    path = Path(_text(env.get("spooler_task_name") or env.get(b"spooler_task_name")))
+    # A bare file name, relative to the spooler's working directory: its spool dir.
+    path = Path(_text(env["spooler_task_name"])).absolute()
     args = {key: value for key, value in env.items() if isinstance(key, bytes)}
     body = env.get("body") or b""
     # hold(): the spooler's POSIX lock on this file dies if this process opens and closes

@@ -39,8 +39,19 @@ DATABASES = {
     "default": {
         "ENGINE": "django.db.backends.sqlite3",
         "NAME": os.environ.get("SPOOLCRON_TEST_SQLITE", ":memory:"),
+        # The spooler and the mule write at the same time as the test reads.
+        "OPTIONS": {"timeout": 20},
     }
 }
+if os.environ.get("SPOOLCRON_TEST_PROCESS_DATABASE_URL"):
+    # uWSGI processes started by the integration tests against PostgreSQL.
+    from tests.postgres import django_database
+
+    DATABASES["default"] = django_database(os.environ["SPOOLCRON_TEST_PROCESS_DATABASE_URL"])
+    if os.environ.get("SPOOLCRON_TEST_PG_SCHEMA"):
+        DATABASES["default"]["OPTIONS"] = {
+            "options": f"-c search_path={os.environ['SPOOLCRON_TEST_PG_SCHEMA']}"
+        }
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 SPOOLCRON = {
     "SPOOL_DIR": os.environ.get("SPOOLCRON_SPOOL_DIR")

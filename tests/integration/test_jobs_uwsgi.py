@@ -25,6 +25,7 @@ from tests.testapp import tasks
 
 from .conftest import RunUwsgi
 from .harness import UwsgiProcess, free_port
+from .project import Database
 
 pytestmark = [pytest.mark.uwsgi, pytest.mark.django_db(transaction=True)]
 
@@ -39,7 +40,7 @@ def dirs(tmp_path: Path, settings: Any) -> tuple[Path, Path]:
 
 @pytest.fixture
 def server(
-    run_uwsgi: RunUwsgi, dirs: tuple[Path, Path], runs: Runs, tmp_path: Path
+    run_uwsgi: RunUwsgi, dirs: tuple[Path, Path], runs: Runs, project_db: Database
 ) -> tuple[UwsgiProcess, int]:
     spool, _ = dirs
     port = free_port()
@@ -55,6 +56,7 @@ def server(
             "DJANGO_SETTINGS_MODULE": "tests.settings",
             "SPOOLCRON_SPOOL_DIR": str(spool),
             "SPOOLCRON_TEST_RESULTS": str(runs.directory),
+            **project_db.env,
         },
     )
     uwsgi.wait_for_log("spoolcron mule started")
@@ -72,7 +74,7 @@ def wait_for_labels(
 
 
 def test_delayed_job_runs_once_at_its_time(
-    server: tuple[UwsgiProcess, int], dirs: tuple[Path, Path], runs: Runs
+    server: tuple[UwsgiProcess, int], dirs: tuple[Path, Path], runs: Runs, project_db: Database
 ) -> None:
     uwsgi, _ = server
     job = tasks.record.schedule(["delayed"], run_after=1.5)
@@ -84,6 +86,8 @@ def test_delayed_job_runs_once_at_its_time(
     uwsgi.wait_until(lambda: job.status == "missing", 5, message="the spool file to go")
     assert spoolfile.list_files(dirs[0]) == []
     assert runs.labels() == ["delayed"]
+    history = "SELECT outcome, attempt FROM spoolcron_run WHERE job_id = ?"
+    assert project_db.query(history, job.id) == [("succeeded", 1)]
 
 
 def test_job_enqueued_inside_a_uwsgi_worker_runs(
