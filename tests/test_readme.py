@@ -1,0 +1,67 @@
+"""The README's Python examples run as written (the ``myapp`` they import is built here)."""
+
+from __future__ import annotations
+
+import importlib
+import re
+import sys
+import textwrap
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+README = Path(__file__).parents[1] / "README.rst"
+
+
+def python_blocks() -> list[str]:
+    text = README.read_text()
+    blocks = re.findall(r"\.\. code-block:: python\n\n((?:    .*\n|\n)+)", text)
+    return [textwrap.dedent(block) for block in blocks]
+
+
+def block_starting(comment: str) -> str:
+    [block] = [b for b in python_blocks() if b.startswith(comment)]
+    return block
+
+
+@pytest.fixture
+def myapp(tmp_path: Path, settings: Any) -> Iterator[Path]:
+    package = tmp_path / "myapp"
+    package.mkdir()
+    (package / "__init__.py").write_text("")
+    # The tasks the README's entries name, beside the README's own tasks.py example.
+    extra = "\n\n@spoolcron.task\ndef cleanup(): ...\n"
+    extra += "\n\n@spoolcron.task\ndef report(to): ...\n"
+    extra += "\n\n@spoolcron.task\ndef nightly(): ...\n"
+    (package / "tasks.py").write_text(block_starting("# myapp/tasks.py") + extra)
+    (package / "schedules.py").write_text(block_starting("# myapp/schedules.py"))
+    spool = tmp_path / "spool"
+    settings.SPOOLCRON = {"SPOOL_DIR": str(spool), "MODULES": ["myapp.schedules"]}
+    sys.path.insert(0, str(tmp_path))
+    try:
+        yield package
+    finally:
+        sys.path.remove(str(tmp_path))
+        for name in [m for m in sys.modules if m == "myapp" or m.startswith("myapp.")]:
+            del sys.modules[name]
+
+
+def test_the_jobs_example_runs(myapp: Path) -> None:
+    [example] = [b for b in python_blocks() if b.startswith("from datetime import timedelta")]
+    namespace: dict[str, Any] = {}
+    exec(compile(example, "README.rst", "exec"), namespace)
+    job = namespace["job"]
+    assert job.status == "missing"  # cancelled
+    assert namespace["spoolcron"].health()["pending"] == 1  # the .delay() one
+
+
+def test_the_entries_example_passes_the_checks(myapp: Path) -> None:
+    from spoolcron.entries import collect
+
+    importlib.import_module("myapp.tasks")  # registers the tasks, as the app config would
+    entries, problems = collect()
+    assert problems == []
+    names = {e.name for e in entries}
+    assert {"cleanup", "weekly-report", "nightly", "myapp.schedules.heartbeat"} <= names
