@@ -39,7 +39,7 @@ logger = logging.getLogger("spoolcron.beat")
 class Ledger(Protocol):
     def last_fires(self) -> dict[str, float]: ...
 
-    def baseline(self, entry: str, since: float) -> None: ...
+    def baseline(self, entries: Sequence[str], since: float) -> None: ...
 
     def claim(
         self, entry: str, fire_time: float, job_id: str, write: Callable[[], Path]
@@ -121,14 +121,11 @@ class Beat:
         """Seed each entry's next fire from the ledger: missed fires then count as late."""
         now = self.clock()
         last = self.ledger.last_fires()
+        # Remember since when each new entry is watched, so a first fire that falls in a
+        # restart is caught up like any other missed fire.
+        self.ledger.baseline([e.name for e in self.entries if e.name not in last], now)
         for index, entry in enumerate(self.entries):
-            previous = last.get(entry.name)
-            if previous is None:
-                # Remember since when this entry is watched, so a first fire that falls in
-                # a restart is caught up like any other missed fire.
-                self.ledger.baseline(entry.name, now)
-                previous = now
-            self._push(index, _next(entry.schedule, previous))
+            self._push(index, _next(entry.schedule, last.get(entry.name, now)))
         logger.info("beat started entries=%d", len(self.entries))
 
     def next_due(self) -> float | None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -21,6 +22,7 @@ _DEFAULTS: dict[str, Any] = {
     "RETRY_BACKOFF": 2.0,
     "MAX_RETRY_DELAY": 3600.0,
     "MODULES": (),
+    "HISTORY_DAYS": 7,
 }
 
 
@@ -33,6 +35,7 @@ class Settings:
     retry_backoff: float
     max_retry_delay: float
     modules: tuple[str, ...]
+    history_retention: timedelta
 
 
 def _raw() -> Mapping[str, Any]:
@@ -50,11 +53,11 @@ def _raw() -> Mapping[str, Any]:
     return {**_DEFAULTS, **raw}
 
 
-def _number(raw: Mapping[str, Any], key: str) -> float:
+def _number(raw: Mapping[str, Any], key: str, unit: str = "seconds") -> float:
     value = raw[key]
     if isinstance(value, bool) or not isinstance(value, int | float) or value < 0:
         raise SpoolcronImproperlyConfigured(
-            f"SPOOLCRON[{key!r}] must be a number of seconds >= 0, not {value!r}."
+            f"SPOOLCRON[{key!r}] must be a number of {unit} >= 0, not {value!r}."
         )
     return float(value)
 
@@ -82,4 +85,5 @@ def get_settings() -> Settings:
         retry_backoff=_number(raw, "RETRY_BACKOFF"),
         max_retry_delay=_number(raw, "MAX_RETRY_DELAY"),
         modules=tuple(modules),
+        history_retention=timedelta(days=_number(raw, "HISTORY_DAYS", unit="days")),
     )

@@ -10,7 +10,7 @@ from __future__ import annotations
 import logging
 import os
 import socket
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -44,19 +44,23 @@ class DatabaseLedger:
         )
         return {entry: last.timestamp() for entry, last in rows}
 
-    def baseline(self, entry: str, since: float) -> None:
-        """Record when the beat started watching a new entry (a claim with no job)."""
-        try:
-            with transaction.atomic(using=self.using):
-                FireClaim.objects.using(self.using).create(
+    def baseline(self, entries: Sequence[str], since: float) -> None:
+        """Record when the beat started watching new entries (claims with no job)."""
+        now = datetime.now(UTC)
+        FireClaim.objects.using(self.using).bulk_create(
+            [
+                FireClaim(
                     entry=entry,
                     fire_time=to_datetime(since),
                     job_id="",
-                    claimed_at=datetime.now(UTC),
+                    claimed_at=now,
                     host=self.host,
                 )
-        except IntegrityError:
-            pass
+                for entry in entries
+            ],
+            ignore_conflicts=True,
+            batch_size=500,
+        )
 
     def claim(self, entry: str, fire_time: float, job_id: str, write: Callable[[], Path]) -> bool:
         """Claim the fire and write its spool file; False if it was claimed already."""

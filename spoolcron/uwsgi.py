@@ -146,7 +146,8 @@ def mule() -> None:
     if beat is None:
         return
     logger.info("spoolcron mule started pid=%d spool_dir=%s", os.getpid(), conf.spool_dir)
-    next_heartbeat = 0.0
+    ledger = beat.ledger
+    next_heartbeat = next_prune = 0.0
     while True:
         beat_delay = beat.tick()
         if beat_delay > 0:
@@ -160,6 +161,12 @@ def mule() -> None:
                 frequency=int(_text(frequency)) if frequency else None,
             )
             next_heartbeat = now + 1.0
+        if now >= next_prune:
+            next_prune = now + 3600.0
+            try:
+                ledger.prune(keep=conf.history_retention)
+            except Exception:
+                logger.exception("could not prune the run history")
         time.sleep(delay)
 
 

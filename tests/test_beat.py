@@ -6,7 +6,7 @@ Unit tests use an in-memory ledger; the DatabaseLedger tests at the end use the 
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -41,8 +41,9 @@ class MemoryLedger:
     def last_fires(self) -> dict[str, float]:
         return dict(self.last)
 
-    def baseline(self, entry: str, since: float) -> None:
-        self.last.setdefault(entry, since)
+    def baseline(self, entries: Sequence[str], since: float) -> None:
+        for name in entries:
+            self.last.setdefault(name, since)
 
     def claim(self, entry: str, fire_time: float, job_id: str, write: Callable[[], Path]) -> bool:
         if self.fail:

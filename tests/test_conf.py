@@ -1,0 +1,58 @@
+from __future__ import annotations
+
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from spoolcron import SpoolcronImproperlyConfigured
+from spoolcron.conf import get_settings
+
+
+def test_defaults(settings: Any) -> None:
+    settings.SPOOLCRON = {"SPOOL_DIR": "/srv/spool"}
+    conf = get_settings()
+    assert conf.spool_dir == Path("/srv/spool")
+    assert conf.failed_dir == Path("/srv/failed")
+    assert (conf.fsync, conf.on_commit) == (False, True)
+    assert conf.history_retention == timedelta(days=7)
+
+
+@pytest.mark.parametrize(
+    ("value", "message"),
+    [
+        pytest.param(
+            {},
+            "SPOOLCRON['SPOOL_DIR'] is not set; set it to the directory uWSGI's --spooler uses.",
+            id="no_spool_dir",
+        ),
+        pytest.param(
+            {"SPOOL_DIR": "/x", "SPOOL_DIRS": "/y"},
+            "Unknown key 'SPOOL_DIRS' in the SPOOLCRON setting; valid keys are FAILED_DIR, "
+            "FSYNC, HISTORY_DAYS, MAX_RETRY_DELAY, MODULES, ON_COMMIT, RETRY_BACKOFF, SPOOL_DIR.",
+            id="unknown_key",
+        ),
+        pytest.param(
+            {"SPOOL_DIR": "/x", "RETRY_BACKOFF": "2"},
+            "SPOOLCRON['RETRY_BACKOFF'] must be a number of seconds >= 0, not '2'.",
+            id="backoff_string",
+        ),
+        pytest.param(
+            {"SPOOL_DIR": "/x", "HISTORY_DAYS": -1},
+            "SPOOLCRON['HISTORY_DAYS'] must be a number of days >= 0, not -1.",
+            id="negative_days",
+        ),
+        pytest.param(
+            {"SPOOL_DIR": "/x", "MODULES": "myapp.schedules"},
+            "SPOOLCRON['MODULES'] must be a list of module names, not 'myapp.schedules'.",
+            id="modules_string",
+        ),
+        pytest.param(["/x"], "The SPOOLCRON setting must be a dict, not 'list'.", id="not_dict"),
+    ],
+)
+def test_bad_settings(settings: Any, value: Any, message: str) -> None:
+    settings.SPOOLCRON = value
+    with pytest.raises(SpoolcronImproperlyConfigured) as info:
+        get_settings()
+    assert str(info.value) == message
