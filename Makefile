@@ -36,6 +36,7 @@ $(VENV_DIR)/%/.installed: setup.cfg pyproject.toml
 lint: $(VENV_DIR)/$(DEV_ROW)/.installed
 	$(DEV)/ruff check .
 	$(DEV)/ruff format --check .
+	$(DEV)/python -m docutils --halt=warning README.rst /dev/null
 
 typecheck: $(VENV_DIR)/$(DEV_ROW)/.installed
 	$(DEV)/mypy

@@ -53,7 +53,7 @@ if os.environ.get("SPOOLCRON_TEST_PROCESS_DATABASE_URL"):
             "options": f"-c search_path={os.environ['SPOOLCRON_TEST_PG_SCHEMA']}"
         }
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
-SPOOLCRON = {
+SPOOLCRON: dict[str, object] = {
     "SPOOL_DIR": os.environ.get("SPOOLCRON_SPOOL_DIR")
     or os.path.join(tempfile.gettempdir(), "spoolcron-tests", "spool"),
 }
@@ -64,3 +64,5 @@ LOGGING = {
     "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
     "loggers": {"spoolcron": {"handlers": ["console"], "level": "INFO"}},
 }
+if os.environ.get("SPOOLCRON_TEST_MODULES"):
+    SPOOLCRON["MODULES"] = os.environ["SPOOLCRON_TEST_MODULES"].split(",")

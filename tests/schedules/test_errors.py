@@ -1,0 +1,299 @@
+"""Bad input: one ScheduleError sentence naming the text, the problem, the place and a fix."""
+
+from __future__ import annotations
+
+import pickle
+from datetime import datetime
+
+import pytest
+
+import schedules
+
+CASES = [
+    pytest.param(
+        "every 5 secnds",
+        "Cannot parse schedule 'every 5 secnds': unknown unit 'secnds' at position 8; "
+        "did you mean 'seconds'?",
+        8,
+        id="unit_typo",
+    ),
+    pytest.param(
+        "every 0 minutes",
+        "Cannot parse schedule 'every 0 minutes': the count 0 at position 6 is not positive; "
+        "use 1 or more.",
+        6,
+        id="zero_interval",
+    ),
+    pytest.param(
+        "Sunday 25:00",
+        "Cannot parse schedule 'Sunday 25:00': hour 25 at position 7 is out of range; use 0-23.",
+        7,
+        id="hour_25",
+    ),
+    pytest.param(
+        "Sunday 17:60",
+        "Cannot parse schedule 'Sunday 17:60': minute 60 at position 10 is out of range; use 0-59.",
+        10,
+        id="minute_60",
+    ),
+    pytest.param(
+        "13pm",
+        "Cannot parse schedule '13pm': hour 13 at position 0 is out of range; "
+        "use 1-12 with am or pm.",
+        0,
+        id="hour_13pm",
+    ),
+    pytest.param(
+        "61 * * * *",
+        "Cannot parse schedule '61 * * * *': minute field '61' at position 0 is out of range; "
+        "use 0-59.",
+        0,
+        id="cron_minute_61",
+    ),
+    pytest.param(
+        "0 24 * * *",
+        "Cannot parse schedule '0 24 * * *': hour field '24' at position 2 is out of range; "
+        "use 0-23.",
+        2,
+        id="cron_hour_24",
+    ),
+    pytest.param(
+        "*/0 * * * *",
+        "Cannot parse schedule '*/0 * * * *': minute field '*/0' at position 0 has a step of 0; "
+        "use a step of 1 or more.",
+        0,
+        id="cron_step_0",
+    ),
+    pytest.param(
+        "0 0 * * mun",
+        "Cannot parse schedule '0 0 * * mun': day-of-week field 'mun' at position 8 has the "
+        "unknown name 'mun'; did you mean 'sun'?",
+        8,
+        id="cron_day_name_typo",
+    ),
+    pytest.param(
+        "0 0 31 2 *",
+        "Cannot parse schedule '0 0 31 2 *': day-of-month field '31' at position 4 never occurs "
+        "in month '2'; pick a day that month has.",
+        4,
+        id="cron_february_31st",
+    ),
+    pytest.param(
+        "H * * * *",
+        "Cannot parse schedule 'H * * * *': minute field 'H' at position 0 uses a hashed or "
+        "random value; write the values out; they must be the same in every process.",
+        0,
+        id="cron_hashed",
+    ),
+    pytest.param(
+        "0 0 12 * * ? 2026",
+        "Cannot parse schedule '0 0 12 * * ? 2026': a cron line has 5 fields, or 6 with seconds "
+        "first, not 7.",
+        None,
+        id="cron_7_fields",
+    ),
+    pytest.param(
+        "@dialy",
+        "Cannot parse schedule '@dialy': unknown cron alias '@dialy' at position 0; "
+        "did you mean '@daily'?",
+        0,
+        id="cron_alias_typo",
+    ),
+    pytest.param(
+        "",
+        "Cannot parse schedule '': the text is empty; "
+        "write e.g. 'every 5 minutes', 'daily at 03:00' or '*/5 * * * *'.",
+        None,
+        id="empty",
+    ),
+    pytest.param(
+        "   ",
+        "Cannot parse schedule '   ': the text is empty; "
+        "write e.g. 'every 5 minutes', 'daily at 03:00' or '*/5 * * * *'.",
+        None,
+        id="blank",
+    ),
+    pytest.param(
+        "5 minutes",
+        "Cannot parse schedule '5 minutes': a count needs 'every' before it at position 0; "
+        "did you mean 'every 5 minutes'?",
+        0,
+        id="missing_every",
+    ),
+    pytest.param(
+        "sundy 17:03",
+        "Cannot parse schedule 'sundy 17:03': unknown word 'sundy' at position 0; "
+        "did you mean 'sunday'?",
+        0,
+        id="day_typo",
+    ),
+    pytest.param(
+        "sunday at",
+        "Cannot parse schedule 'sunday at': expected a time such as '17:03' at position 9.",
+        9,
+        id="missing_time",
+    ),
+    pytest.param(
+        "daily at 9",
+        "Cannot parse schedule 'daily at 9': expected a time such as '17:03' at position 9, "
+        "not '9'; write '9:00' or '9am'.",
+        9,
+        id="bare_hour",
+    ),
+    pytest.param(
+        "every day",
+        "Cannot parse schedule 'every day': expected a time at position 9; "
+        "write e.g. 'every day at 03:00'.",
+        9,
+        id="every_day_without_time",
+    ),
+    pytest.param(
+        "every 2 hours at :15",
+        "Cannot parse schedule 'every 2 hours at :15': a minute at position 17 can only follow "
+        "'every hour'; use a cron line such as '15 */2 * * *'.",
+        17,
+        id="minute_after_2_hours",
+    ),
+    pytest.param(
+        "on the 32nd at 10:00",
+        "Cannot parse schedule 'on the 32nd at 10:00': day 32 at position 7 is out of range; "
+        "use 1st-31st or 'last'.",
+        7,
+        id="day_of_month_32",
+    ),
+    pytest.param(
+        "every 5 minutes!",
+        "Cannot parse schedule 'every 5 minutes!': unexpected character '!' at position 15; "
+        "write e.g. 'every 5 minutes', 'daily at 03:00' or '*/5 * * * *'.",
+        15,
+        id="stray_character",
+    ),
+    pytest.param(
+        "daily at 03:00 sharp",
+        "Cannot parse schedule 'daily at 03:00 sharp': unknown word 'sharp' at position 15.",
+        15,
+        id="trailing_word",
+    ),
+    pytest.param(
+        "once at 2026-13-01 18:00",
+        "Cannot parse schedule 'once at 2026-13-01 18:00': '2026-13-01 18:00' at position 8 is "
+        "not an ISO-8601 date-time; write e.g. '2026-12-24 18:00' or '2026-12-24T18:00+01:00'.",
+        8,
+        id="once_bad_date",
+    ),
+]
+
+
+@pytest.mark.parametrize(("text", "message", "position"), CASES)
+def test_error_message(text: str, message: str, position: int | None) -> None:
+    with pytest.raises(schedules.ScheduleError) as caught:
+        schedules.parse(text)
+
+    assert str(caught.value) == message
+    assert caught.value.text == text
+    assert caught.value.position == position
+    assert isinstance(caught.value, ValueError)
+
+
+def test_error_attributes() -> None:
+    with pytest.raises(schedules.ScheduleError) as caught:
+        schedules.parse("every 5 secnds")
+
+    assert caught.value.text == "every 5 secnds"
+    assert caught.value.position == 8
+    assert caught.value.hint == "did you mean 'seconds'?"
+    assert caught.value.problem == "unknown unit 'secnds'"
+
+
+@pytest.mark.parametrize(
+    ("zone", "message"),
+    [
+        pytest.param(
+            "Europe/Rom",
+            "Cannot parse time zone 'Europe/Rom': it is not in the time zone database; "
+            "did you mean 'Europe/Rome'?",
+            id="zone_typo",
+        ),
+        pytest.param(
+            "europe/rome",
+            "Cannot parse time zone 'europe/rome': it is not in the time zone database; "
+            "did you mean 'Europe/Rome'?",
+            id="zone_case",
+        ),
+        pytest.param(
+            "Mars/Olympus_Mons",
+            "Cannot parse time zone 'Mars/Olympus_Mons': it is not in the time zone database.",
+            id="zone_unknown",
+        ),
+        pytest.param(
+            "",
+            "Cannot parse time zone '': it is not in the time zone database.",
+            id="zone_empty",
+        ),
+    ],
+)
+def test_unknown_zone(zone: str, message: str) -> None:
+    with pytest.raises(schedules.ScheduleError) as caught:
+        schedules.parse("daily at 03:00", tz=zone)
+
+    assert str(caught.value) == message
+    assert caught.value.text == zone
+    assert caught.value.position is None
+
+
+def test_cron_constructor_reports_like_parse() -> None:
+    with pytest.raises(schedules.ScheduleError) as caught:
+        schedules.Cron("61 * * * *")
+
+    assert str(caught.value) == (
+        "Cannot parse schedule '61 * * * *': minute field '61' at position 0 is out of range; "
+        "use 0-59."
+    )
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "* * * * 8",
+        "* * * foo *",
+        "1-70 * * * *",
+        "-1 * * * *",
+        "1--2 * * * *",
+        "1,,2 * * * *",
+        "0 0 * * fri#6",
+        "0 0 * * 5L",
+        "R * * * *",
+        "0 0 0 * *",
+        "60 * * * * *",
+        "x y z",
+    ],
+)
+def test_croniter_errors_never_escape(text: str) -> None:
+    with pytest.raises(schedules.ScheduleError) as caught:
+        schedules.parse(text)
+
+    assert str(caught.value).startswith(f"Cannot parse schedule {text!r}: ")
+    assert "Traceback" not in str(caught.value)
+    assert "croniter" not in str(caught.value).lower()
+
+
+def test_naive_datetime_is_refused() -> None:
+    schedule = schedules.parse("every 5 minutes")
+
+    with pytest.raises(ValueError, match="needs an aware datetime") as caught:
+        schedule.next_after(datetime(2026, 1, 1, 10, 0))
+
+    assert str(caught.value) == (
+        "next_after() needs an aware datetime, got the naive "
+        "datetime.datetime(2026, 1, 1, 10, 0); attach a zone, e.g. dt.replace(tzinfo=datetime.UTC)."
+    )
+
+
+def test_error_survives_pickling() -> None:
+    with pytest.raises(schedules.ScheduleError) as caught:
+        schedules.parse("every 5 secnds")
+
+    copy = pickle.loads(pickle.dumps(caught.value))
+
+    assert str(copy) == str(caught.value)
+    assert (copy.text, copy.position, copy.hint) == ("every 5 secnds", 8, "did you mean 'seconds'?")
