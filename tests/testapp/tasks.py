@@ -58,3 +58,11 @@ def slow(label: str, release_file: str) -> None:
     while not os.path.exists(release_file) and time.monotonic() < deadline:
         time.sleep(0.01)
     _record("slow-end", label=label)
+
+
+@spoolcron.task
+def sleepy(label: str, seconds: float) -> None:
+    """Takes ``seconds``; records its start and end, so tests can tell whether runs overlap."""
+    _record("sleepy-start", label=label)
+    time.sleep(seconds)
+    _record("sleepy-end", label=label)
