@@ -48,6 +48,7 @@ __all__ = [
     "is_locked",
     "list_files",
     "lock_owner",
+    "locked",
     "quarantine",
     "read",
     "remove_if_unlocked",
@@ -385,7 +386,7 @@ def is_locked(path: str | os.PathLike[str]) -> bool:
 
 
 @contextlib.contextmanager
-def _locked(path: Path) -> Iterator[bool]:
+def locked(path: str | os.PathLike[str]) -> Iterator[bool]:
     """Hold the spooler's lock on the file now at *path*; yields False if that is impossible.
 
     False when the file is gone, locked by a spooler, or was replaced by another file after
@@ -428,7 +429,7 @@ def remove_if_unlocked(path: str | os.PathLike[str]) -> bool:
     if _held_file(path) is not None:
         return False
     for _ in range(3):
-        with _locked(path) as ok:
+        with locked(path) as ok:
             if ok:
                 os.unlink(path)
                 logger.info("spool file cancelled path=%s", path)
@@ -483,7 +484,7 @@ def quarantine(
     failed = ensure_dir(failed_dir)
     with contextlib.ExitStack() as stack:
         # Unless this process runs it (hold), take the spooler's lock so a running file stays.
-        if _held_file(path) is None and not stack.enter_context(_locked(path)):
+        if _held_file(path) is None and not stack.enter_context(locked(path)):
             if not path.exists():
                 raise FileNotFoundError(errno.ENOENT, os.strerror(errno.ENOENT), str(path))
             raise BlockingIOError(

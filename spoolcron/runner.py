@@ -1,0 +1,75 @@
+"""Running due spool files in this process, without uWSGI (``manage.py spoolcron run-due``).
+
+For development machines, users' own test suites and CI. Each file is locked the way uWSGI's
+spooler locks it, so a spooler running at the same time never runs the same file too.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+from . import spoolfile
+from .conf import get_settings
+from .dispatch import Outcome, Result, run_spool_file
+
+__all__ = ["run_due"]
+
+_REMOVE_AFTER = (Outcome.SUCCEEDED, Outcome.RETRYING, Outcome.SKIPPED)
+
+
+def _run_one(path: Path, until: float, now: Callable[[], float]) -> Result | None:
+    try:
+        file = spoolfile.read(path)
+    except FileNotFoundError:
+        return None
+    except spoolfile.SpoolFileError as exc:
+        if spoolfile.is_locked(path):
+            return None  # uwsgi.spool() is still writing it
+        spoolfile.quarantine(path, get_settings().failed_dir, str(exc))
+        return Result(Outcome.QUARANTINED, reason=str(exc))
+    if not file.is_ours or file.at > until:
+        return None
+    with spoolfile.locked(path) as ok:
+        if not ok:
+            return None  # a spooler runs it, or it is gone
+        # hold(): closing another descriptor of the file would drop the lock we hold.
+        with spoolfile.hold(path, file.args, file.body) as held:
+            result = run_spool_file(held, now=now)
+            if result.outcome in _REMOVE_AFTER:
+                os.unlink(path)
+    return result
+
+
+def run_due(*, until: float | None = None, clock: Callable[[], float] = time.time) -> list[Result]:
+    """Run every spoolcron file due by ``until`` (default: now), oldest first.
+
+    Jobs due later than now but before ``until`` run at once, as if it were ``until``.
+    Retries written meanwhile are due later and are left for the next call.
+    """
+    deadline = clock() if until is None else until
+
+    def now() -> float:
+        return max(clock(), deadline)
+
+    spool_dir = get_settings().spool_dir
+    try:
+        paths = spoolfile.list_files(spool_dir)
+    except FileNotFoundError:
+        return []
+    due = []
+    for path in paths:
+        try:
+            due.append((path.stat().st_mtime, path))
+        except FileNotFoundError:
+            continue
+    results = []
+    for at, path in sorted(due):
+        if at > deadline:
+            continue
+        result = _run_one(path, deadline, now)
+        if result is not None:
+            results.append(result)
+    return results
