@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import timedelta
@@ -9,6 +10,8 @@ from pathlib import Path
 from typing import Any
 
 from django.conf import settings
+from django.core.signals import setting_changed
+from django.dispatch import receiver
 
 from .exceptions import SpoolcronImproperlyConfigured
 
@@ -62,8 +65,9 @@ def _number(raw: Mapping[str, Any], key: str, unit: str = "seconds") -> float:
     return float(value)
 
 
+@functools.cache
 def get_settings() -> Settings:
-    """Return the current settings; cheap enough to call on every use, so overrides apply."""
+    """The current settings, validated once and cached until a setting changes."""
     raw = _raw()
     spool_dir = raw["SPOOL_DIR"]
     if not spool_dir:
@@ -87,3 +91,10 @@ def get_settings() -> Settings:
         modules=tuple(modules),
         history_retention=timedelta(days=_number(raw, "HISTORY_DAYS", unit="days")),
     )
+
+
+@receiver(setting_changed)
+def _forget(*, setting: str, **kwargs: Any) -> None:
+    # override_settings() and test fixtures change settings at run time.
+    if setting == "SPOOLCRON":
+        get_settings.cache_clear()

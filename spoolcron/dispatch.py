@@ -30,10 +30,11 @@ __all__ = ["Outcome", "Result", "run_spool_file"]
 
 logger = logging.getLogger("spoolcron.dispatch")
 
-# uWSGI's `at` is the file's mtime, compared in whole seconds: the spooler may pick a file up
-# to a second before its precise run_after. Wait that out here; anything further ahead means
-# the clock moved, and the file goes back to wait.
-MAX_EARLY_WAIT = 1.5
+# uWSGI's `at` is the file's mtime, compared in whole seconds: a spooler woken for one job
+# also picks up the others due later in the same second. Sleeping until those are due would
+# hold up the jobs behind them, so a file more than a moment early goes back to wait, and the
+# waker wakes the spooler again at its own instant.
+MAX_EARLY_WAIT = 0.02
 
 
 class Outcome(enum.Enum):

@@ -231,6 +231,7 @@ def write(
     final = directory / name
     fd, tmp_name = tempfile.mkstemp(prefix=TEMP_PREFIX, dir=directory)
     tmp = Path(tmp_name)
+    renamed = False
     try:
         with open(fd, "wb") as fh:
             fh.write(data)
@@ -247,11 +248,13 @@ def write(
                 raise FileExistsError(errno.EEXIST, os.strerror(errno.EEXIST), str(final)) from None
         else:
             os.replace(tmp, final)
+            renamed = True
         if fsync:
             _fsync_dir(directory)
     finally:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(tmp)
+        if not renamed:  # failed, or published by link(): the temporary name remains
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(tmp)
     logger.debug("spool file written path=%s at=%s exclusive=%s", final, at, exclusive)
     return final
 

@@ -3,8 +3,12 @@
 Add to the uWSGI config (``manage.py spoolcron uwsgi-config`` prints it)::
 
     spooler = /path/to/SPOOL_DIR
-    import = spoolcron.uwsgi
-    mule = spoolcron.uwsgi:mule
+    shared-import = spoolcron.uwsgi
+    mule = /path/to/site-packages/spoolcron/mule.py
+
+``shared-import`` imports this module in the master before anything forks, so the spooler
+has the callable also under ``lazy-apps``; the mule is a script for the same reason (see
+spoolcron/mule.py).
 
 Why a mule and not ``@timer``/``@cron``: timers registered in workers are duplicated under
 ``lazy-apps``, have one-second resolution and start their period at registration, and the

@@ -12,16 +12,39 @@ from __future__ import annotations
 
 import heapq
 import logging
+import math
 import os
+import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
 
 from . import spoolfile
 
-__all__ = ["Waker"]
+__all__ = ["Waker", "wake_time"]
 
 logger = logging.getLogger("spoolcron.waker")
+
+
+def _coarse_lag() -> float:
+    # uWSGI compares `at` with time(NULL), which reads the kernel's coarse clock: it turns to
+    # a new second up to one tick (1-10 ms) after the precise clock does. Woken before that,
+    # the spooler still sees the previous second and skips the file.
+    if not sys.platform.startswith("linux"):
+        return 0.011
+    coarse = 5  # CLOCK_REALTIME_COARSE, which Python's time module does not name
+    try:
+        return float(time.clock_getres(coarse)) + 0.001
+    except OSError:
+        return 0.011
+
+
+COARSE_LAG = _coarse_lag()
+
+
+def wake_time(due: float) -> float:
+    """When to wake the spooler for a file due at ``due`` (its precise mtime)."""
+    return max(due, math.floor(due) + COARSE_LAG)
 
 
 class Waker:
@@ -53,7 +76,7 @@ class Waker:
         """Tell the waker about a file this process wrote, without waiting for a scan."""
         if name not in self._known:
             self._known.add(name)
-            heapq.heappush(self._heap, (due, name))
+            heapq.heappush(self._heap, (wake_time(due), name))
 
     def _scan(self, now: float) -> None:
         try:
@@ -78,7 +101,7 @@ class Waker:
                 except FileNotFoundError:
                     continue
                 self._known.add(entry.name)
-                heapq.heappush(self._heap, (due, entry.name))
+                heapq.heappush(self._heap, (wake_time(due), entry.name))
         self._known &= present
 
     def step(self) -> float:

@@ -49,8 +49,8 @@ def server(
         "--module=tests.wsgi",
         f"--spooler={spool}",
         "--spooler-frequency=60",
-        "--import=spoolcron.uwsgi",
-        "--mule=spoolcron.uwsgi:mule",
+        "--shared-import=spoolcron.uwsgi",
+        f"--mule={Path(spoolcron.__file__).parent / 'mule.py'}",
         "--processes=2",
         env={
             "DJANGO_SETTINGS_MODULE": "tests.settings",

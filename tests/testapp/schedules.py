@@ -3,5 +3,5 @@
 from spoolcron import Entry
 
 ENTRIES = [
-    Entry("testapp-every-minute", "tests.testapp.tasks.record", "every minute", args=["minute"]),
+    Entry("testapp-every-minute", "tests.testapp.tasks.noop", "every minute"),
 ]

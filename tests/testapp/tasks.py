@@ -66,3 +66,8 @@ def sleepy(label: str, seconds: float) -> None:
     _record("sleepy-start", label=label)
     time.sleep(seconds)
     _record("sleepy-end", label=label)
+
+
+@spoolcron.task
+def noop() -> None:
+    """Does nothing; the test app's own schedules.py runs it (and must not disturb runs.jsonl)."""
