@@ -30,6 +30,7 @@ from types import ModuleType
 MODULES = {
     "schedules": "benchmarks.bench_schedules",
     "beat": "benchmarks.bench_beat",
+    "upcoming": "benchmarks.bench_upcoming",
     "jobs": "benchmarks.bench_jobs",
 }
 DEFAULT_OUTPUT = Path(__file__).parent / "RESULTS.md"

@@ -19,6 +19,7 @@ from __future__ import annotations
 import importlib
 import json
 import math
+import sys
 import traceback
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -262,7 +263,8 @@ def collect() -> tuple[list[ResolvedEntry], list[Problem]]:
             )
             continue
         declared += [(name, entry) for entry in listed]
-    declared += _periodic
+    # A module that registered @periodic entries and was unloaded since no longer declares them.
+    declared += [(module, entry) for module, entry in _periodic if module in sys.modules]
     resolved: list[ResolvedEntry] = []
     seen: dict[str, str] = {}
     for module_name, entry in declared:

@@ -180,7 +180,11 @@ def health(*, overdue_after: float = 5.0, now: float | None = None) -> dict[str,
     current = time.time() if now is None else now
     pending = overdue = 0
     oldest: float | None = None
-    for path in spoolfile.list_files(conf.spool_dir):
+    try:
+        paths = spoolfile.list_files(conf.spool_dir)
+    except FileNotFoundError:  # nothing was ever enqueued, and no uWSGI created it
+        paths = []
+    for path in paths:
         try:
             due = path.stat().st_mtime
         except FileNotFoundError:
