@@ -87,6 +87,26 @@ def spooler(env: Mapping[Any, Any]) -> int:
     return int(uwsgi.SPOOL_OK)
 
 
+def _option_values(name: str) -> list[str]:
+    value = uwsgi.opt.get(name, uwsgi.opt.get(name.encode()))
+    if value is None:
+        return []
+    values = value if isinstance(value, list) else [value]
+    return [_text(v) for v in values if v is not True]
+
+
+def server_options() -> Any:
+    """uWSGI's options that spoolcron's system checks look at."""
+    from .checks import ServerOptions
+
+    frequency = _option_values("spooler-frequency")
+    return ServerOptions(
+        spooler_dirs=tuple(Path(d) for d in _option_values("spooler")),
+        spooler_frequency=int(frequency[-1]) if frequency else 30,
+        has_spoolcron_mule=any("spoolcron" in m and "mule" in m for m in _option_values("mule")),
+    )
+
+
 def _spooler_pids() -> list[int]:
     return [int(pid) for pid in uwsgi.spooler_pids() if pid]
 
@@ -98,19 +118,23 @@ def _wake_spoolers() -> None:
 
 
 def _start_beat(waker: Any) -> Any:
+    from django.core.checks import ERROR, run_checks
+
     from .beat import Beat
     from .conf import get_settings
     from .entries import collect
     from .ledger import DatabaseLedger
 
-    entries, problems = collect()
-    if problems:
-        for problem in problems:
-            logger.critical("%s (%s)", problem, problem.id)
-        logger.critical("spoolcron: invalid schedule entries, stopping uWSGI")
-        # Refuse to run with a broken schedule, like a failing system check would.
+    messages = run_checks(tags=["spoolcron"])
+    for message in messages:
+        log = logger.critical if message.level >= ERROR else logger.warning
+        log("%s (%s)", message.msg, message.id)
+    if any(message.level >= ERROR for message in messages):
+        logger.critical("spoolcron: system check errors, stopping uWSGI")
+        # Refuse to run with a broken schedule or setup, as manage.py would.
         os.kill(uwsgi.masterpid(), signal.SIGINT)
         return None
+    entries, _ = collect()
     conf = get_settings()
     beat = Beat(entries, DatabaseLedger(), conf.spool_dir, notify=waker.notify, fsync=conf.fsync)
     while True:

@@ -43,7 +43,7 @@ def test_valid_module_entries_are_resolved(modules: Any) -> None:
     assert by_name["object"].schedule == schedules.Interval(seconds=90)
 
 
-def test_checks_pass_for_valid_modules(modules: Any) -> None:
+def test_checks_pass_for_valid_modules(modules: Any, spool_dir: Any) -> None:
     modules(VALID)
     assert [m for m in checks.run_checks() if m.id.startswith("spoolcron")] == []
 
