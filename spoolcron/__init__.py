@@ -2,23 +2,29 @@
 
 from .entries import Entry, periodic
 from .exceptions import (
+    BadWhen,
     InvalidArguments,
+    JobNotFound,
     JobRunning,
     SpoolcronError,
     SpoolcronImproperlyConfigured,
+    UnknownEntry,
     UnknownTask,
 )
 from .jobs import Job, health, schedule
 from .registry import Task, task
 
 __all__ = [
+    "BadWhen",
     "Entry",
     "InvalidArguments",
     "Job",
+    "JobNotFound",
     "JobRunning",
     "SpoolcronError",
     "SpoolcronImproperlyConfigured",
     "Task",
+    "UnknownEntry",
     "UnknownTask",
     "health",
     "periodic",

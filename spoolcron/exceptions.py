@@ -5,10 +5,13 @@ from __future__ import annotations
 from django.core.exceptions import ImproperlyConfigured
 
 __all__ = [
+    "BadWhen",
     "InvalidArguments",
+    "JobNotFound",
     "JobRunning",
     "SpoolcronError",
     "SpoolcronImproperlyConfigured",
+    "UnknownEntry",
     "UnknownTask",
 ]
 
@@ -17,7 +20,13 @@ class SpoolcronError(Exception):
     """Base class of every spoolcron error."""
 
 
-class UnknownTask(SpoolcronError, LookupError):
+class _NotFound(SpoolcronError, LookupError):
+    def __str__(self) -> str:
+        # KeyError-style quoting would wrap the sentence in quotes; show it as written.
+        return str(self.args[0])
+
+
+class UnknownTask(_NotFound):
     """A task name that no ``@spoolcron.task`` registered."""
 
     def __init__(self, name: str) -> None:
@@ -27,9 +36,17 @@ class UnknownTask(SpoolcronError, LookupError):
             "@spoolcron.task (is its module imported, e.g. from an app's tasks.py?)."
         )
 
-    def __str__(self) -> str:
-        # LookupError's str() would add quotes around the message.
-        return str(self.args[0])
+
+class UnknownEntry(_NotFound):
+    """No usable periodic entry has that name."""
+
+
+class JobNotFound(_NotFound):
+    """No job with that id where the operation looked for it."""
+
+
+class BadWhen(SpoolcronError, ValueError):
+    """A ``WHEN`` that is neither an ISO date-time nor a relative phrase."""
 
 
 class InvalidArguments(SpoolcronError, ValueError):

@@ -27,7 +27,7 @@ from schedules.zones import zone_name
 from . import spoolfile
 from .conf import get_settings
 from .entries import Problem, collect
-from .exceptions import SpoolcronError
+from .exceptions import JobNotFound
 from .jobs import Job, JobStatus, health, pending_jobs, schedule
 from .payload import Payload, PayloadError, job_file_prefix, read_payload
 from .registry import get_task
@@ -53,14 +53,6 @@ __all__ = [
 logger = logging.getLogger("spoolcron.operations")
 
 REASON_SUFFIX = ".reason.txt"
-
-
-class JobNotFound(SpoolcronError, LookupError):
-    """No job with that id where the operation looked for it."""
-
-    def __str__(self) -> str:
-        # LookupError's str() would add quotes around the message.
-        return str(self.args[0])
 
 
 # --- entries --------------------------------------------------------------------------------

@@ -31,7 +31,7 @@ from schedules.zones import zone_name
 
 from .beat import fire_job_id
 from .entries import Problem, ResolvedEntry, collect
-from .exceptions import SpoolcronError
+from .exceptions import BadWhen, UnknownEntry
 from .jobs import pending_jobs
 from .payload import Payload
 
@@ -52,18 +52,6 @@ Source = Literal["periodic", "one-off"]
 
 MANUAL_RUN_META = "entry_manual_run"
 """The ``meta`` key of a job enqueued by ``spoolcron run ENTRY``: the entry's name."""
-
-
-class BadWhen(SpoolcronError, ValueError):
-    """A ``WHEN`` that is neither an ISO date-time nor a relative phrase."""
-
-
-class UnknownEntry(SpoolcronError, LookupError):
-    """No usable entry has that name."""
-
-    def __str__(self) -> str:
-        # LookupError's str() would add quotes around the message.
-        return str(self.args[0])
 
 
 @dataclass(frozen=True)
