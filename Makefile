@@ -50,7 +50,7 @@ pytest: $(foreach row,$(ROWS),$(VENV_DIR)/$(row)/.installed)
 test: lint typecheck pytest
 
 demo: $(VENV_DIR)/$(DEV_ROW)/.installed
-	cd example_project && ../$(DEV)/python manage.py demo
+	$(DEV)/python example_project/run_demo.py --port $(or $(DEMO_PORT),8000)
 
 bench: $(VENV_DIR)/$(DEV_ROW)/.installed
 	$(DEV)/python -m benchmarks $(BENCH_ARGS)
