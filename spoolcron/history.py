@@ -24,6 +24,12 @@ logger = logging.getLogger("spoolcron.history")
 FOREIGN_RUN_STALE_AFTER = timedelta(hours=6)
 
 
+def _entry_of(payload: Payload) -> str:
+    # A run enqueued by hand (`manage.py spoolcron run ENTRY`) is in its entry's history too.
+    manual = payload.meta.get("entry_manual_run")
+    return payload.entry or (manual if isinstance(manual, str) else "")
+
+
 def _due(payload: Payload) -> datetime:
     return datetime.fromtimestamp(payload.run_after, UTC)
 
@@ -32,7 +38,7 @@ def start_run(payload: Payload) -> int | None:
     try:
         run = Run.objects.create(
             job_id=payload.job_id,
-            entry=payload.entry or "",
+            entry=_entry_of(payload),
             task=payload.task,
             attempt=payload.attempt,
             due=_due(payload),
@@ -63,7 +69,7 @@ def record_skipped(payload: Payload, reason: str) -> None:
     try:
         Run.objects.create(
             job_id=payload.job_id,
-            entry=payload.entry or "",
+            entry=_entry_of(payload),
             task=payload.task,
             attempt=payload.attempt,
             due=_due(payload),

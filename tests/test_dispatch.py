@@ -119,3 +119,11 @@ def test_not_ours_is_left_alone(spool_dir: Path) -> None:
     path = spoolfile.write(spool_dir, "uwsgi_spoolfile_on_other", {b"a": b"b"}, b"")
     assert run_spool_file(spoolfile.read(path)).outcome is Outcome.NOT_OURS
     assert path.exists()
+
+
+def test_a_manual_run_of_an_entry_is_in_its_history(spool_dir: Path, runs: Runs) -> None:
+    from spoolcron.models import Run
+
+    tasks.record.schedule(["by-hand"], meta={"entry_manual_run": "nightly"})
+    assert run_spool_file(the_file(spool_dir)).outcome is Outcome.SUCCEEDED
+    assert list(Run.objects.values_list("entry", "outcome")) == [("nightly", "succeeded")]
