@@ -512,14 +512,14 @@ def test_invalid_entry_stops_uwsgi(
         uwsgi.stop()
     log = uwsgi.log()
     assert f"CRITICAL spoolcron.uwsgi {BROKEN} (spoolcron.E002)\n" in log, log
-    assert "spoolcron: invalid schedule entries, stopping uWSGI" in log
+    assert "spoolcron: system check errors, stopping uWSGI" in log
     assert "beat started" not in log
     # Not even the valid entry of the module fired.
     assert project_db.query("SELECT COUNT(*) FROM spoolcron_fireclaim") == [(0,)]
     assert spoolfile.list_files(spool_dir) == []
 
 
-def test_invalid_entry_fails_the_system_checks() -> None:
+def test_invalid_entry_fails_the_system_checks(spool_dir: Path) -> None:
     """The same module fails `manage.py check` with the same message."""
     result = subprocess.run(
         [sys.executable, "-m", "django", "check"],
@@ -527,6 +527,7 @@ def test_invalid_entry_fails_the_system_checks() -> None:
         env={
             **os.environ,
             "DJANGO_SETTINGS_MODULE": "tests.settings",
+            "SPOOLCRON_SPOOL_DIR": str(spool_dir),  # exists: no spoolcron.W011 beside it
             "SPOOLCRON_TEST_MODULES": f"{APPS}.beat_bad_expression",
         },
         capture_output=True,
