@@ -56,7 +56,7 @@ class Result:
 
 def _quarantine(path: Path, reason: str) -> None:
     conf = get_settings()
-    moved = spoolfile.quarantine(path, spoolfile.ensure_dir(conf.failed_dir), reason)
+    moved = spoolfile.quarantine(path, conf.failed_dir, reason)
     logger.error("spool file quarantined path=%s reason=%s", moved, reason.splitlines()[0])
 
 

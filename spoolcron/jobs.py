@@ -19,7 +19,7 @@ from django.utils import timezone
 from . import heartbeat, spoolfile
 from .conf import get_settings
 from .exceptions import InvalidArguments, JobRunning
-from .payload import Payload, check_arguments, job_file_prefix, unencodable
+from .payload import Payload, check_arguments, encode_body, job_file_prefix, write_payload
 from .registry import Task, resolve_task
 
 __all__ = ["Job", "JobStatus", "health", "pending_jobs", "schedule"]
@@ -47,7 +47,7 @@ class Job:
         conf = get_settings()
         for path in self._files(conf.spool_dir):
             return "running" if spoolfile.is_locked(path) else "pending"
-        if any(not p.name.endswith(".reason.txt") for p in self._files(conf.failed_dir)):
+        if spoolfile.list_quarantined(conf.failed_dir, job_file_prefix(self.id)):
             return "failed"
         return "missing"
 
@@ -122,22 +122,11 @@ def schedule(
         enqueued_at=current,
     )
     conf = get_settings()
-    try:
-        # Encode now, even when the write waits for a commit: bad arguments fail here.
-        body = payload.to_body()
-    except (TypeError, ValueError):
-        raise unencodable(payload) from None
+    # Encode now, even when the write waits for a commit: bad arguments fail here.
+    body = encode_body(payload)
 
     def publish() -> None:
-        write = partial(
-            spoolfile.write,
-            conf.spool_dir,
-            payload.file_name,
-            payload.spool_args(),
-            body,
-            at=payload.run_after,
-            fsync=conf.fsync,
-        )
+        write = partial(write_payload, conf.spool_dir, payload, body=body, fsync=conf.fsync)
         try:
             write()
         except FileNotFoundError:
@@ -193,14 +182,7 @@ def health(*, overdue_after: float = 5.0, now: float | None = None) -> dict[str,
         if current - due > overdue_after:
             overdue += 1
             oldest = max(oldest or 0.0, current - due)
-    try:
-        failed = sum(
-            1
-            for p in conf.failed_dir.iterdir()
-            if p.name.startswith(spoolfile.PREFIX) and not p.name.endswith(".reason.txt")
-        )
-    except FileNotFoundError:
-        failed = 0
+    failed = len(spoolfile.list_quarantined(conf.failed_dir))
     beat = heartbeat.read(conf.spool_dir, now=current)
     return {
         "spool_dir": str(conf.spool_dir),

@@ -52,8 +52,6 @@ __all__ = [
 
 logger = logging.getLogger("spoolcron.operations")
 
-REASON_SUFFIX = ".reason.txt"
-
 
 # --- entries --------------------------------------------------------------------------------
 
@@ -216,7 +214,7 @@ def pending() -> list[PendingJob]:
 
 
 def _reason(path: Path) -> tuple[str, str | None, datetime]:
-    reason_path = path.with_name(path.name + REASON_SUFFIX)
+    reason_path = path.with_name(path.name + spoolfile.REASON_SUFFIX)
     try:
         text = reason_path.read_text(encoding="utf-8", errors="replace")
         when = reason_path.stat().st_mtime
@@ -226,17 +224,6 @@ def _reason(path: Path) -> tuple[str, str | None, datetime]:
     first = lines[0] if lines else "(the reason is empty)"
     last = lines[-1].strip() if len(lines) > 1 else None
     return first, last, datetime.fromtimestamp(when, UTC)
-
-
-def _failed_files(failed_dir: Path, prefix: str = spoolfile.PREFIX) -> list[Path]:
-    try:
-        return sorted(
-            p
-            for p in failed_dir.iterdir()
-            if p.name.startswith(prefix) and not p.name.endswith(REASON_SUFFIX) and p.is_file()
-        )
-    except FileNotFoundError:
-        return []
 
 
 def _payload_of(path: Path) -> Payload | None:
@@ -250,7 +237,7 @@ def _payload_of(path: Path) -> Payload | None:
 def failed_jobs() -> list[FailedJob]:
     """The quarantined files in the failed directory, most recently failed first."""
     found = []
-    for path in _failed_files(get_settings().failed_dir):
+    for path in spoolfile.list_quarantined(get_settings().failed_dir):
         try:
             reason, error, failed_at = _reason(path)
             payload = _payload_of(path)
@@ -300,7 +287,7 @@ def cancel_job(job_id: str) -> Job:
             logger.info("job cancelled job=%s task=%s", job_id, payload.task)
             return job
     conf = get_settings()
-    if _failed_files(conf.failed_dir, job_file_prefix(job_id)):
+    if spoolfile.list_quarantined(conf.failed_dir, job_file_prefix(job_id)):
         raise JobNotFound(
             f"Job {job_id!r} is not pending: it failed and is in {str(conf.failed_dir)!r}; "
             "`spoolcron retry` puts it back."
@@ -317,7 +304,7 @@ def retry_job(job_id: str, *, now: datetime | None = None) -> Job:
     :class:`~spoolcron.UnknownTask` when its task is not registered (it would fail again).
     """
     conf = get_settings()
-    files = _failed_files(conf.failed_dir, job_file_prefix(job_id))
+    files = spoolfile.list_quarantined(conf.failed_dir, job_file_prefix(job_id))
     readable = [(p, payload) for p in files if (payload := _payload_of(p)) is not None]
     if not readable:
         if files:
@@ -343,7 +330,7 @@ def retry_job(job_id: str, *, now: datetime | None = None) -> Job:
     )
     # Only once the new file exists: a crash in between leaves the job twice, never zero times.
     for path in files:
-        for stale in (path, path.with_name(path.name + REASON_SUFFIX)):
+        for stale in (path, path.with_name(path.name + spoolfile.REASON_SUFFIX)):
             with contextlib.suppress(FileNotFoundError):
                 stale.unlink()
     logger.info("failed job put back job=%s task=%s", job_id, payload.task)
@@ -406,7 +393,7 @@ def health_report(*, max_overdue: float = 60.0, now: float | None = None) -> Hea
             "pending": 0,
             "overdue": 0,
             "oldest_overdue_seconds": None,
-            "failed": len(_failed_files(conf.failed_dir)),
+            "failed": len(spoolfile.list_quarantined(conf.failed_dir)),
             "spooler_attached": False,
             "spooler_pids": [],
         }

@@ -23,6 +23,7 @@ __all__ = [
     "Payload",
     "PayloadError",
     "check_arguments",
+    "encode_body",
     "job_file_prefix",
     "read_payload",
     "unencodable",
@@ -160,19 +161,31 @@ def unencodable(payload: Payload) -> InvalidArguments:
     return InvalidArguments(f"Cannot schedule task {payload.task!r}: its arguments are not JSON.")
 
 
-def write_payload(
-    spool_dir: Path, payload: Payload, *, fsync: bool = False, exclusive: bool = False
-) -> Path:
-    """Write ``payload`` as a spool file due at its ``run_after`` (atomic; see spoolfile.write)."""
+def encode_body(payload: Payload) -> bytes:
+    """The spool file body of ``payload``; InvalidArguments names what JSON cannot carry."""
     try:
-        body = payload.to_body()
+        return payload.to_body()
     except (TypeError, ValueError):
         raise unencodable(payload) from None
+
+
+def write_payload(
+    spool_dir: Path,
+    payload: Payload,
+    *,
+    body: bytes | None = None,
+    fsync: bool = False,
+    exclusive: bool = False,
+) -> Path:
+    """Write ``payload`` as a spool file due at its ``run_after`` (atomic; see spoolfile.write).
+
+    ``body`` is ``encode_body(payload)`` when the caller encoded it already.
+    """
     return spoolfile.write(
         spool_dir,
         payload.file_name,
         payload.spool_args(),
-        body,
+        encode_body(payload) if body is None else body,
         at=payload.run_after,
         fsync=fsync,
         exclusive=exclusive,

@@ -40,6 +40,7 @@ __all__ = [
     "MARKER",
     "MAX_ARGS_SIZE",
     "PREFIX",
+    "REASON_SUFFIX",
     "SpoolFile",
     "SpoolFileError",
     "decode",
@@ -48,6 +49,7 @@ __all__ = [
     "hold",
     "is_locked",
     "list_files",
+    "list_quarantined",
     "lock_owner",
     "locked",
     "quarantine",
@@ -68,6 +70,9 @@ MAX_ARGS_SIZE = 0xFFFF
 """uWSGI's limit for one key, one value and the whole argument block, in bytes."""
 
 TEMP_PREFIX = ".spoolcron-tmp-"
+
+REASON_SUFFIX = ".reason.txt"
+"""Beside each quarantined file, ``<name>.reason.txt`` says why it was moved there."""
 
 _MODIFIER1 = 17
 _HEADER = struct.Struct("<BHB")
@@ -462,6 +467,24 @@ def remove_if_unlocked(path: str | os.PathLike[str]) -> bool:
     return False
 
 
+def list_quarantined(failed_dir: str | os.PathLike[str], prefix: str = PREFIX) -> list[Path]:
+    """The quarantined spool files in *failed_dir* whose names start with *prefix*, sorted.
+
+    Their reason files are left out; a missing directory has none.
+    """
+    try:
+        with os.scandir(failed_dir) as entries:
+            return sorted(
+                Path(entry.path)
+                for entry in entries
+                if entry.name.startswith(prefix)
+                and not entry.name.endswith(REASON_SUFFIX)
+                and entry.is_file(follow_symlinks=False)
+            )
+    except FileNotFoundError:
+        return []
+
+
 def ensure_dir(path: str | os.PathLike[str]) -> Path:
     """Create directory *path* (and missing parents) with mode 0700; return it.
 
@@ -482,7 +505,7 @@ def ensure_dir(path: str | os.PathLike[str]) -> Path:
 def _free_target(failed: Path, name: str) -> Path:
     target = failed / name
     n = 0
-    while target.exists() or target.with_name(target.name + ".reason.txt").exists():
+    while target.exists() or target.with_name(target.name + REASON_SUFFIX).exists():
         n += 1
         target = failed / f"{name}.{n}"
     return target
@@ -514,7 +537,7 @@ def quarantine(
                 f"Spool file {str(path)!r} is being run by a spooler and cannot be quarantined",
             )
         target = _free_target(failed, path.name)
-        reason_path = target.with_name(target.name + ".reason.txt")
+        reason_path = target.with_name(target.name + REASON_SUFFIX)
         text = reason if reason.endswith("\n") else reason + "\n"
         fd, tmp = tempfile.mkstemp(prefix=TEMP_PREFIX, dir=failed)
         try:
