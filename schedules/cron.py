@@ -11,6 +11,7 @@ from typing import Any
 from croniter import CroniterBadDateError, CroniterError, croniter
 
 from schedules.base import Schedule
+from schedules.cronsets import CronSets
 from schedules.describe import describe_cron
 from schedules.errors import AT, ScheduleError, did_you_mean
 from schedules.zones import next_absolute, next_wall_clock, resolve_zone, to_utc, zone_name
@@ -50,20 +51,28 @@ _START = datetime(2000, 1, 1)  # noqa: DTZ001 - croniter works on naive local ti
 class CronEngine:
     """A validated cron line: the next naive local match after a naive local time.
 
-    croniter expands the line once, at construction; each query runs on a shallow copy of
-    that prototype, so the engine is safe to share between threads and stays immutable.
+    croniter expands the line once, at construction. Lines of plain sets are answered by
+    CronSets; the rest query a shallow copy of a croniter prototype, so the engine is safe to
+    share between threads and stays immutable.
     """
 
-    __slots__ = ("_proto", "_seconds", "fields", "hourly_or_faster")
+    __slots__ = ("_proto", "_seconds", "_sets", "fields", "hourly_or_faster")
 
     def __init__(self, line: str, text: str, offset: int = 0) -> None:
         """``line`` is the cron line (5 or 6 fields, no alias); ``text`` and ``offset`` say
         where it came from, for error messages."""
         self.fields, positions = _split(line, text, offset)
         self._seconds = len(self.fields) == 6
-        expanded = _expand_or_explain(self.fields, positions, text)
+        expanded, nth_weekdays = _expand_or_explain(self.fields, positions, text)
         self.hourly_or_faster: bool = expanded[_HOUR_INDEX] == ["*"]
         self._proto = croniter(" ".join(self.fields), _START, second_at_beginning=self._seconds)
+        day_of_month = self.fields[3 if self._seconds else 2]
+        # croniter's expansion drops the W of "15W" (nearest weekday): leave those to it.
+        self._sets = (
+            None
+            if "w" in day_of_month.lower()
+            else CronSets.from_expansion(expanded, nth_weekdays, seconds_first=self._seconds)
+        )
 
     def after(self, naive: datetime) -> datetime | None:
         # croniter moves on by one second/minute and truncates, so truncating first gives the
@@ -72,6 +81,8 @@ class CronEngine:
             start = naive.replace(microsecond=0)
         else:
             start = naive.replace(second=0, microsecond=0)
+        if self._sets is not None:
+            return self._sets.after(start)
         iterator = copy.copy(self._proto)
         try:
             return iterator.get_next(datetime, start)
@@ -154,16 +165,19 @@ def _split(line: str, text: str, offset: int) -> tuple[tuple[str, ...], tuple[in
     )
 
 
-def _expand(fields: tuple[str, ...], *, strict: bool = False) -> list[list[Any]]:
-    expanded, _ = croniter.expand(
+def _expand(
+    fields: tuple[str, ...], *, strict: bool = False
+) -> tuple[list[list[Any]], dict[Any, Any]]:
+    """croniter's expansion: the values of each field, and the ``#`` weekdays of the month."""
+    expanded, nth_weekdays = croniter.expand(
         " ".join(fields), second_at_beginning=len(fields) == 6, strict=strict
     )
-    return [list(values) for values in expanded]
+    return [list(values) for values in expanded], dict(nth_weekdays)
 
 
 def _expand_or_explain(
     fields: tuple[str, ...], positions: tuple[int, ...], text: str
-) -> list[list[Any]]:
+) -> tuple[list[list[Any]], dict[Any, Any]]:
     names = _SIX if len(fields) == 6 else _FIVE
     for name, field, position in zip(names, fields, positions, strict=True):
         for item in field.split(","):
@@ -175,7 +189,7 @@ def _expand_or_explain(
                     "write the values out; they must be the same in every process.",
                 )
     try:
-        expanded = _expand(fields)
+        expanded, nth_weekdays = _expand(fields)
     except Exception:  # croniter raises several types; any of them means a bad field
         _explain_field(fields, positions, names, text)
         raise AssertionError("unreachable: _explain_field always raises") from None
@@ -193,7 +207,7 @@ def _expand_or_explain(
                 positions[index],
                 "pick a day that month has.",
             ) from None
-    return expanded
+    return expanded, nth_weekdays
 
 
 def _explain_field(
