@@ -2,7 +2,9 @@
 
 Used by the uWSGI spooler callable (spoolcron.uwsgi) and by ``run_due`` in plain processes.
 Whatever cannot run is moved to the failed directory with its reason: never retried forever,
-never silently deleted.
+never silently deleted. Each attempt is recorded twice: in the run history (``history``, one
+row per attempt) and in the job's result (``results``, one row per job); a Django ``@task``
+also gets the framework's task_started/task_finished signals (``backends``).
 """
 
 from __future__ import annotations
@@ -16,15 +18,16 @@ import traceback
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from django.db import close_old_connections
 
-from . import history, spoolfile
+from . import history, results, spoolfile
 from .conf import get_settings
 from .exceptions import UnknownTask
-from .models import Run
+from .models import JobResult, Run
 from .payload import Payload, PayloadError, read_payload, write_payload
-from .registry import Task, get_task
+from .registry import FRAMEWORK_META_KEY, Task, get_task
 
 __all__ = ["Outcome", "Result", "run_spool_file"]
 
@@ -66,14 +69,34 @@ def _retry_delay(task: Task[..., object], attempt: int) -> float:
     return float(min(backoff * 2 ** (attempt - 1), conf.max_retry_delay))
 
 
-def _execute(task: Task[..., object], payload: Payload) -> None:
+def _execute(task: Task[..., object], payload: Payload) -> object:
     result = task.func(*payload.args, **payload.kwargs)
     if inspect.isawaitable(result):
         # The spooler has no event loop of its own: run the coroutine to completion here.
         async def wait() -> object:
             return await result
 
-        asyncio.run(wait())
+        return asyncio.run(wait())
+    return result
+
+
+def _unknown(payload: Payload, exc: UnknownTask) -> str:
+    if FRAMEWORK_META_KEY not in payload.meta:
+        return str(exc)
+    return (
+        f"Unknown Django task {payload.task!r}: no @task function of a SpoolerBackend has that "
+        "module path in this process (is its module imported, e.g. from an app's tasks.py?)."
+    )
+
+
+def _result_names(task: Task[..., object], payload: Payload) -> tuple[str, str]:
+    """The backend alias and queue name of the job's result row."""
+    enqueued = payload.meta.get(FRAMEWORK_META_KEY)
+    if isinstance(enqueued, dict):
+        return str(enqueued.get("backend", "")), str(enqueued.get("queue_name", ""))
+    if task.framework is not None:  # a periodic fire of a Django task
+        return str(task.framework.backend), str(task.framework.queue_name)
+    return "", ""
 
 
 def run_spool_file(
@@ -91,10 +114,18 @@ def run_spool_file(
         return Result(Outcome.NOT_OURS)
     try:
         payload = read_payload(file)
-        task = get_task(payload.task)
-    except (PayloadError, UnknownTask) as exc:
+    except PayloadError as exc:
         _quarantine(file.path, str(exc))
         return Result(Outcome.QUARANTINED, reason=str(exc))
+    try:
+        task = get_task(payload.task)
+    except UnknownTask as exc:
+        reason = _unknown(payload, exc)
+        _quarantine(file.path, reason)
+        close_old_connections()
+        results.record_unrunnable(payload, results.error_of(exc), now=now())
+        close_old_connections()
+        return Result(Outcome.QUARANTINED, payload, reason)
 
     early = payload.run_after - now()
     if early > MAX_EARLY_WAIT:
@@ -126,15 +157,25 @@ def run_spool_file(
         (started - payload.run_after) * 1000,
     )
     run_id = history.start_run(payload)
+    backend, queue_name = _result_names(task, payload)
+    state = results.start(payload, backend=backend, queue_name=queue_name, now=started)
+    framework: Any = None  # the framework's TaskResult, for a Django task
     try:
-        _execute(task, payload)
-    except Exception:
+        if task.framework is None:
+            value = _execute(task, payload)
+        else:
+            from . import backends
+
+            framework = backends.run_started(task, state)
+            value = backends.run_task(framework, payload.args, payload.kwargs)
+    except Exception as exc:
         error = traceback.format_exc()
         if payload.attempt <= task.retries:
             delay = _retry_delay(task, payload.attempt)
+            retry_at = now() + delay
             write_payload(
                 get_settings().spool_dir,
-                payload.next_attempt(now() + delay),
+                payload.next_attempt(retry_at),
                 fsync=get_settings().fsync,
             )
             logger.warning(
@@ -145,6 +186,13 @@ def run_spool_file(
                 delay,
             )
             history.finish_run(run_id, Run.Outcome.RETRYING, error)
+            results.finish(
+                state,
+                JobResult.Status.READY,
+                now=now(),
+                error=results.error_of(exc),
+                retry_at=retry_at,
+            )
             return Result(Outcome.RETRYING, payload, error)
         reason = (
             f"Task {payload.task!r} failed on attempt {payload.attempt} of "
@@ -152,9 +200,19 @@ def run_spool_file(
         )
         _quarantine(file.path, reason)
         history.finish_run(run_id, Run.Outcome.FAILED, error)
+        results.finish(state, JobResult.Status.FAILED, now=now(), error=results.error_of(exc))
+        if framework is not None:
+            from . import backends
+
+            backends.run_finished(framework, state)  # in the handler: receivers see exc_info
         return Result(Outcome.FAILED, payload, reason)
     else:
         history.finish_run(run_id, Run.Outcome.SUCCEEDED)
+        results.finish(state, JobResult.Status.SUCCESSFUL, now=now(), return_value=value)
+        if framework is not None:
+            from . import backends
+
+            backends.run_finished(framework, state)
     finally:
         close_old_connections()
     logger.info(

@@ -24,12 +24,25 @@ from .registry import Task, resolve_task
 
 __all__ = ["Job", "JobStatus", "health", "pending_jobs", "schedule"]
 
-JobStatus = Literal["pending", "running", "failed", "missing"]
+JobStatus = Literal["pending", "running", "succeeded", "failed", "missing"]
+
+# JobResult.status -> Job.status, for jobs with no file in this host's spool directory.
+_STORED_STATUS: dict[str, JobStatus] = {
+    "READY": "pending",
+    "RUNNING": "running",
+    "SUCCESSFUL": "succeeded",
+    "FAILED": "failed",
+}
 
 
 @dataclass(frozen=True)
 class Job:
-    """A handle on a one-off job; its state is read from the spool and failed directories."""
+    """A handle on a one-off job.
+
+    Its state comes from the results store (spoolcron.results), refined by this host's spool
+    directory (a file there is waiting or running right now); a job with no result yet (not
+    started, or the database unreachable) is looked up in the spool and failed directories.
+    """
 
     id: str
     task: str
@@ -44,15 +57,26 @@ class Job:
 
     @property
     def status(self) -> JobStatus:
+        """pending, running, succeeded, failed, or missing (cancelled, pruned, never written)."""
+        from . import results
+
+        stored = results.stored_status(self.id)
+        if stored == "SUCCESSFUL":
+            return "succeeded"
         conf = get_settings()
         for path in self._files(conf.spool_dir):
+            # A RUNNING result whose file waits unlocked: its spooler died; it runs again.
             return "running" if spoolfile.is_locked(path) else "pending"
+        if stored is not None:
+            return _STORED_STATUS[stored]
         if spoolfile.list_quarantined(conf.failed_dir, job_file_prefix(self.id)):
             return "failed"
         return "missing"
 
     def cancel(self) -> bool:
         """Remove the pending job; False if it is gone already, JobRunning if it is running."""
+        from . import results
+
         removed = False
         for path in self._files(get_settings().spool_dir):
             if spoolfile.remove_if_unlocked(path):
@@ -61,6 +85,8 @@ class Job:
                 raise JobRunning(
                     f"Cannot cancel job {self.id!r}: a spooler is running it right now."
                 )
+        if removed:
+            results.forget(self.id)
         return removed
 
 

@@ -1,8 +1,8 @@
 """What operators do from the command line, as functions: ``manage.py spoolcron`` formats them.
 
-Entries with their last fire, next fire and last outcome; pending and failed jobs; cancelling,
-retrying a failed job, running an entry now; a health verdict for monitoring probes; the
-uWSGI options the project needs.
+Entries with their last fire, next fires and last outcome; pending and failed jobs; cancelling,
+retrying or deleting a failed job, running an entry now; a health verdict for monitoring
+probes; the uWSGI options the project needs. The admin pages are built on the same functions.
 """
 
 from __future__ import annotations
@@ -22,6 +22,7 @@ from django.db import DatabaseError
 from django.db.models import Max, OuterRef, Subquery
 from django.utils import timezone
 
+import schedules
 from schedules.zones import zone_name
 
 from . import spoolfile
@@ -41,10 +42,13 @@ __all__ = [
     "JobNotFound",
     "PendingJob",
     "cancel_job",
+    "delete_failed",
     "failed_jobs",
+    "failed_reason",
     "health_report",
     "list_entries",
     "pending",
+    "retry_failed",
     "retry_job",
     "run_entry",
     "uwsgi_config",
@@ -79,6 +83,8 @@ class EntryInfo:
     """The outcome of the newest run: running, succeeded, retrying, failed or skipped."""
     last_run: datetime | None = None
     """When the newest run started."""
+    next_fires: tuple[datetime, ...] = ()
+    """The first ``fires`` fires after now (``list_entries(fires=)``); empty if none."""
 
 
 @dataclass(frozen=True)
@@ -114,13 +120,28 @@ def _last_runs() -> dict[str, tuple[str, datetime]]:
     return {entry: (outcome, started) for entry, outcome, started in rows}
 
 
-def list_entries(*, now: datetime | None = None) -> EntriesReport:
-    """Every declared entry with its last fire, next fire and last outcome, and any problems.
+def _next_fires(schedule: schedules.Schedule, after: datetime, count: int) -> tuple[datetime, ...]:
+    fires: list[datetime] = []
+    fire: datetime | None = after
+    while fire is not None and len(fires) < count:
+        fire = schedule.next_after(fire)
+        if fire is not None:
+            fires.append(fire)
+    return tuple(fires)
 
-    A ledger that cannot be read (not migrated, database down) does not stop the listing:
-    ``ledger_error`` says why the last fires and outcomes are missing.
+
+def list_entries(*, now: datetime | None = None, fires: int = 1) -> EntriesReport:
+    """Every declared entry with its last fire, next fires and last outcome, and any problems.
+
+    ``fires`` is how many of the next fires each entry lists in ``next_fires``. A ledger that
+    cannot be read (not migrated, database down) does not stop the listing: ``ledger_error``
+    says why the last fires and outcomes are missing.
     """
+    if isinstance(fires, bool) or not isinstance(fires, int) or fires < 1:
+        raise ValueError(f"fires must be a whole number >= 1, not {fires!r}.")
     current = timezone.now() if now is None else now
+    # Entries sharing a schedule (schedules are hashable values) share its computation.
+    computed: dict[schedules.Schedule, tuple[datetime, ...]] = {}
     entries, problems = collect()
     last_fires: dict[str, datetime] = {}
     last_runs: dict[str, tuple[str, datetime]] = {}
@@ -133,6 +154,11 @@ def list_entries(*, now: datetime | None = None) -> EntriesReport:
     infos = []
     for entry in entries:
         outcome, started = last_runs.get(entry.name, (None, None))
+        next_fires: tuple[datetime, ...] = ()
+        if entry.enabled:
+            if entry.schedule not in computed:
+                computed[entry.schedule] = _next_fires(entry.schedule, current, fires)
+            next_fires = computed[entry.schedule]
         infos.append(
             EntryInfo(
                 name=entry.name,
@@ -146,10 +172,11 @@ def list_entries(*, now: datetime | None = None) -> EntriesReport:
                 overlap=entry.overlap,
                 enabled=entry.enabled,
                 module=entry.module,
-                next_fire=entry.schedule.next_after(current) if entry.enabled else None,
+                next_fire=next_fires[0] if next_fires else None,
                 last_fire=last_fires.get(entry.name),
                 last_outcome=outcome,
                 last_run=started,
+                next_fires=next_fires,
             )
         )
     return EntriesReport(entries=infos, problems=problems, ledger_error=ledger_error)
@@ -170,6 +197,10 @@ class PendingJob:
     entry: str | None
     """The periodic entry that fired it; None for one-off jobs."""
     path: Path
+    args: list[Any] = field(default_factory=list)
+    kwargs: dict[str, Any] = field(default_factory=dict)
+    meta: dict[str, Any] = field(default_factory=dict)
+    """``{"entry_manual_run": NAME}`` for a run of an entry enqueued by hand."""
 
 
 @dataclass(frozen=True)
@@ -206,6 +237,9 @@ def pending() -> list[PendingJob]:
                     attempt=payload.attempt,
                     entry=payload.entry,
                     path=path,
+                    args=payload.args,
+                    kwargs=payload.kwargs,
+                    meta=payload.meta,
                 )
             )
     except FileNotFoundError:
@@ -335,6 +369,52 @@ def retry_job(job_id: str, *, now: datetime | None = None) -> Job:
                 stale.unlink()
     logger.info("failed job put back job=%s task=%s", job_id, payload.task)
     return Job(id=job_id, task=payload.task, run_after=datetime.fromtimestamp(current, UTC))
+
+
+def failed_reason(job: FailedJob) -> str:
+    """The whole of a failed file's reason (e.g. the traceback), not only its first line."""
+    reason_path = job.path.with_name(job.path.name + spoolfile.REASON_SUFFIX)
+    try:
+        return reason_path.read_text(encoding="utf-8", errors="replace").strip()
+    except FileNotFoundError:
+        return "(no reason was recorded)"
+
+
+def _failed_file(name: str) -> Path:
+    # Only a name the failed directory lists: never a path a form could point elsewhere.
+    failed_dir = get_settings().failed_dir
+    for path in spoolfile.list_quarantined(failed_dir):
+        if path.name == name:
+            return path
+    raise JobNotFound(f"No failed file {name!r} in {str(failed_dir)!r}.")
+
+
+def retry_failed(name: str, *, now: datetime | None = None) -> Job:
+    """:func:`retry_job` for the job of the failed file called ``name`` (as listed).
+
+    Raises :class:`JobNotFound` when the failed directory has no such file or the file is
+    corrupt (it has no job to retry), and :class:`~spoolcron.UnknownTask` like ``retry_job``.
+    """
+    path = _failed_file(name)
+    payload = _payload_of(path)
+    if payload is None:
+        raise JobNotFound(
+            f"Failed file {name!r} cannot be retried: it is corrupt, so it holds no job to run."
+        )
+    return retry_job(payload.job_id, now=now)
+
+
+def delete_failed(name: str) -> Path:
+    """Delete the failed file called ``name`` (as listed) and its reason; return its path.
+
+    Raises :class:`JobNotFound` when the failed directory has no such file.
+    """
+    path = _failed_file(name)
+    for stale in (path, path.with_name(path.name + spoolfile.REASON_SUFFIX)):
+        with contextlib.suppress(FileNotFoundError):
+            stale.unlink()
+    logger.info("failed file deleted file=%s", name)
+    return path
 
 
 def run_entry(name: str) -> Job:

@@ -2,7 +2,8 @@
 
 Registration happens when the module defining a task is imported (the app config imports each
 installed app's ``tasks`` and ``schedules`` modules), never by importing a name read from a
-spool file.
+spool file. Functions of Django's ``@task`` (Tasks framework) join the table under their
+module path when spoolcron's backend validates them, which Django does as it builds the task.
 """
 
 from __future__ import annotations
@@ -17,18 +18,29 @@ from .exceptions import InvalidArguments, UnknownTask
 if TYPE_CHECKING:
     from .jobs import Job
 
-__all__ = ["Task", "get_task", "registered_tasks", "resolve_task", "task"]
+__all__ = [
+    "FRAMEWORK_META_KEY",
+    "Task",
+    "get_task",
+    "register_framework_task",
+    "registered_tasks",
+    "resolve_task",
+    "task",
+]
 
 P = ParamSpec("P")
 R = TypeVar("R")
 
 _tasks: dict[str, Task[Any, Any]] = {}
 
+# The Payload.meta key of the jobs SpoolerBackend enqueues: {"backend": ..., "queue_name": ...}.
+FRAMEWORK_META_KEY = "django_task"
+
 
 class Task(Generic[P, R]):
     """A registered function and its options; calling it runs the function directly."""
 
-    __slots__ = ("func", "name", "retries", "retry_backoff")
+    __slots__ = ("framework", "func", "name", "retries", "retry_backoff")
 
     def __init__(
         self,
@@ -37,6 +49,7 @@ class Task(Generic[P, R]):
         name: str,
         retries: int = 0,
         retry_backoff: float | None = None,
+        framework: Any = None,
     ) -> None:
         if isinstance(retries, bool) or not isinstance(retries, int) or retries < 0:
             raise InvalidArguments(
@@ -55,6 +68,8 @@ class Task(Generic[P, R]):
         self.name = name
         self.retries = retries
         self.retry_backoff = None if retry_backoff is None else float(retry_backoff)
+        # The django.tasks Task this one runs (see register_framework_task), else None.
+        self.framework = framework
 
     def __call__(self, *args: P.args, **kwargs: P.kwargs) -> R:
         return self.func(*args, **kwargs)
@@ -138,12 +153,50 @@ def get_task(name: str) -> Task[Any, Any]:
         raise UnknownTask(name) from None
 
 
+def register_framework_task(framework_task: Any) -> Task[Any, Any]:
+    """Make a Django ``@task`` runnable by the spooler, under its module path.
+
+    Called by SpoolerBackend.validate_task, so for every copy ``.using()`` makes: the first
+    one seen (the decorated task) stays, unless its module was imported again.
+    """
+    func = framework_task.func
+    name = f"{func.__module__}.{func.__qualname__}"
+    old = _tasks.get(name)
+    if old is not None and old.framework is None:
+        raise InvalidArguments(
+            f"Django task {name!r} cannot be registered: the name is taken by the "
+            f"@spoolcron.task for {_origin(old.func)}."
+        )
+    if old is not None and old.func is func:
+        return old
+    new: Task[Any, Any] = Task(func, name=name, framework=framework_task)
+    _tasks[name] = new
+    return new
+
+
+def _framework_task_of(function: Any) -> Task[Any, Any] | None:
+    # A django.tasks Task: not callable, it has the function and a module path.
+    func = getattr(function, "func", None)
+    if func is None or not hasattr(function, "module_path"):
+        return None
+    for registered in _tasks.values():
+        if registered.framework is not None and registered.func is func:
+            return registered
+    raise InvalidArguments(
+        f"Django task {function.module_path!r} does not run on spoolcron: its backend "
+        f"{function.backend!r} is not a spoolcron.backends.SpoolerBackend."
+    )
+
+
 def resolve_task(function: Task[Any, Any] | Callable[..., Any] | str) -> Task[Any, Any]:
-    """Accept a task, the function a task wraps, or a registered name."""
+    """Accept a task, the function a task wraps, a registered name or a Django ``@task``."""
     if isinstance(function, Task):
         return function
     if isinstance(function, str):
         return get_task(function)
+    framework = _framework_task_of(function)
+    if framework is not None:
+        return framework
     if callable(function):
         for registered in _tasks.values():
             if registered.func is function:

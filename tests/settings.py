@@ -16,6 +16,13 @@ INSTALLED_APPS = [
     "spoolcron",
     "tests.testapp",
 ]
+try:
+    import django.tasks  # noqa: F401  (Django 6.0+)
+except ImportError:
+    # Django 5.2: the django-tasks backport, an app of its own (its checks and signals).
+    INSTALLED_APPS.insert(0, "django_tasks")
+# Django's Tasks framework runs on spoolcron (tests/testapp/framework_tasks.py).
+TASKS = {"default": {"BACKEND": "spoolcron.backends.SpoolerBackend"}}
 MIDDLEWARE = [
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",

@@ -323,6 +323,7 @@ def test_failed_jobs_are_listed_with_their_reason(
     assert entry["path"] == str(failed / f"uwsgi_spoolfile_on_spoolcron_{job.id}_1")
 
 
+@pytest.mark.django_db(transaction=True)  # cancelling deletes the job's READY result
 def test_cancel(spool_dirs: tuple[Path, Path]) -> None:
     spool, _ = spool_dirs
     job = tasks.record.schedule(["x"], run_after=datetime(2030, 1, 1, tzinfo=UTC))

@@ -26,6 +26,7 @@ def only_file(spool_dir: Path) -> spoolfile.SpoolFile:
     return spoolfile.read(files[0])
 
 
+@pytest.mark.django_db(transaction=True)  # Job.status reads the results store
 def test_schedule_writes_a_spool_file_due_at_run_after(spool_dir: Path) -> None:
     job = spoolcron.schedule(
         tasks.record, args=["a"], kwargs={"n": 1}, run_after=30, meta={"who": "me"}, now=clock
@@ -159,6 +160,7 @@ def test_schedule_by_name_and_unknown_name(spool_dir: Path) -> None:
         spoolcron.schedule("tests.testapp.tasks.nope")
 
 
+@pytest.mark.django_db(transaction=True)  # Job.status reads the results store
 def test_delay_sugar(spool_dir: Path) -> None:
     job = tasks.record.delay("x", colour="red")
     body = json.loads(only_file(spool_dir).body)
@@ -193,6 +195,7 @@ def test_on_commit_opt_out_writes_at_once(spool_dir: Path) -> None:
         assert len(spoolfile.list_files(spool_dir)) == 1
 
 
+@pytest.mark.django_db(transaction=True)  # Job.status reads the results store
 def test_cancel_pending_job(spool_dir: Path) -> None:
     job = tasks.record.schedule(["x"], run_after=60)
     assert job.cancel() is True

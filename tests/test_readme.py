@@ -22,8 +22,10 @@ def python_blocks() -> list[str]:
 
 
 def block_starting(comment: str) -> str:
-    [block] = [b for b in python_blocks() if b.startswith(comment)]
-    return block
+    """The blocks starting with ``comment`` (a file may be shown in several parts), joined."""
+    blocks = [b for b in python_blocks() if b.startswith(comment)]
+    assert blocks, comment
+    return "\n\n".join(blocks)
 
 
 @pytest.fixture
@@ -48,8 +50,13 @@ def myapp(tmp_path: Path, settings: Any) -> Iterator[Path]:
             del sys.modules[name]
 
 
+@pytest.mark.django_db(transaction=True)  # Job.status reads the results store
 def test_the_jobs_example_runs(myapp: Path) -> None:
-    [example] = [b for b in python_blocks() if b.startswith("from datetime import timedelta")]
+    [example] = [
+        b
+        for b in python_blocks()
+        if b.startswith("from datetime import timedelta\n\nimport spoolcron")
+    ]
     namespace: dict[str, Any] = {}
     exec(compile(example, "README.rst", "exec"), namespace)
     job = namespace["job"]
@@ -65,3 +72,24 @@ def test_the_entries_example_passes_the_checks(myapp: Path) -> None:
     assert problems == []
     names = {e.name for e in entries}
     assert {"cleanup", "weekly-report", "nightly", "myapp.schedules.heartbeat"} <= names
+
+
+@pytest.mark.django_db(transaction=True)
+def test_the_tasks_framework_example_runs(myapp: Path) -> None:
+    from spoolcron._tasks_compat import TaskResultStatus
+    from spoolcron.runner import run_due
+
+    [example] = [
+        b for b in python_blocks() if b.startswith("from datetime import timedelta\n\nfrom django")
+    ]
+    namespace: dict[str, Any] = {}
+    exec(compile(example, "README.rst", "exec"), namespace)
+    result = namespace["result"]
+    assert result.status == TaskResultStatus.READY
+    [ran] = run_due()  # the one due now; `later` waits its 5 minutes
+    assert ran.payload is not None
+    assert ran.payload.job_id == result.id
+    result.refresh()
+    assert result.status == TaskResultStatus.SUCCESSFUL
+    assert result.return_value == {"photo": 42, "width": 400}
+    assert namespace["later"].task.run_after is not None

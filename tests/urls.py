@@ -6,4 +6,6 @@ from tests.testapp import views
 urlpatterns = [
     path("admin/", admin.site.urls),
     path("enqueue/", views.enqueue),
+    path("tasks/enqueue/", views.task_enqueue),
+    path("tasks/result/", views.task_result),
 ]

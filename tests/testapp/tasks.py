@@ -71,3 +71,13 @@ def sleepy(label: str, seconds: float) -> None:
 @spoolcron.task
 def noop() -> None:
     """Does nothing; the test app's own schedules.py runs it (and must not disturb runs.jsonl)."""
+
+
+@spoolcron.task
+def returns_object() -> object:
+    """Returns what JSON cannot carry: the job still succeeds, the value is not stored."""
+    return object()
+
+
+# Django's @task functions are found by the same autodiscovery of tasks modules.
+from . import framework_tasks  # noqa: E402, F401

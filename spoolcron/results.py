@@ -1,0 +1,218 @@
+"""The results store: one ``JobResult`` row per job, read and written only here.
+
+SpoolerBackend writes the READY row when it enqueues; the dispatcher marks the row RUNNING
+when an attempt starts (creating it for jobs of ``spoolcron.schedule()`` and periodic fires,
+which enqueue without the database) and SUCCESSFUL, FAILED or READY-again (a retry) when it
+ends. In the spooler a database that is down must not stop jobs: failures to record are
+logged and the job goes on, as with the run history.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import socket
+import traceback
+from datetime import UTC, datetime
+from typing import Any
+
+from django.conf import settings
+from django.core.serializers.json import DjangoJSONEncoder
+from django.db import DatabaseError, IntegrityError, transaction
+from django.db.models import Q
+from django.utils import timezone
+
+from .models import JobResult
+from .payload import Payload
+
+__all__ = [
+    "error_of",
+    "finish",
+    "forget",
+    "load",
+    "prune",
+    "record_enqueued",
+    "record_unrunnable",
+    "start",
+    "stored_status",
+    "to_datetime",
+    "worker_id",
+]
+
+logger = logging.getLogger("spoolcron.results")
+
+Status = JobResult.Status
+
+
+def to_datetime(timestamp: float) -> datetime:
+    """A Unix time as the database wants it: aware UTC, or naive local time without USE_TZ."""
+    aware = datetime.fromtimestamp(timestamp, UTC)
+    return aware if settings.USE_TZ else timezone.make_naive(aware)
+
+
+def worker_id() -> str:
+    return f"{socket.gethostname()}:{os.getpid()}"
+
+
+def error_of(exc: BaseException) -> dict[str, str]:
+    """The framework's TaskError of ``exc``, as stored in ``JobResult.errors``."""
+    kind = type(exc)
+    return {
+        "exception_class_path": f"{kind.__module__}.{kind.__qualname__}",
+        "traceback": "".join(traceback.format_exception(exc)),
+    }
+
+
+def _storable(value: Any, job_id: str) -> Any:
+    # Django tasks' values are normalized already; a spoolcron task may return anything, and
+    # a value JSON cannot carry is not a reason to fail a job that succeeded.
+    try:
+        return json.loads(json.dumps(value, cls=DjangoJSONEncoder))
+    except (TypeError, ValueError):
+        logger.warning("return value not stored job=%s: %r cannot be stored as JSON", job_id, value)
+        return None
+
+
+def _new_row(payload: Payload, *, backend: str, queue_name: str) -> JobResult:
+    manual = payload.meta.get("entry_manual_run")
+    return JobResult(
+        id=payload.job_id,
+        task=payload.task,
+        entry=payload.entry or (manual if isinstance(manual, str) else ""),
+        status=Status.READY,
+        enqueued_at=to_datetime(payload.enqueued_at) if payload.enqueued_at else None,
+        run_after=to_datetime(payload.run_after),
+        args=payload.args,
+        kwargs=payload.kwargs,
+        backend=backend,
+        queue_name=queue_name,
+    )
+
+
+def record_enqueued(
+    payload: Payload, *, backend: str, queue_name: str, run_after: datetime | None
+) -> None:
+    """Insert the READY row of a job SpoolerBackend enqueues; database errors propagate.
+
+    Never overwrites: a spooler that started the job already has written a newer state.
+    """
+    row = _new_row(payload, backend=backend, queue_name=queue_name)
+    row.run_after = run_after
+    JobResult.objects.bulk_create([row], ignore_conflicts=True)
+
+
+def _save(row: JobResult) -> None:
+    # A savepoint: an IntegrityError must not break a transaction the caller runs in.
+    with transaction.atomic():
+        row.save()
+
+
+def _mark_running(row: JobResult, now: datetime) -> None:
+    row.status = Status.RUNNING
+    row.started_at = row.started_at or now
+    row.last_attempted_at = now
+    row.finished_at = None
+    row.attempts += 1
+    row.worker_ids = [*row.worker_ids, worker_id()]
+
+
+def start(payload: Payload, *, backend: str, queue_name: str, now: float) -> JobResult:
+    """Mark the job RUNNING and return its row (unsaved if the database failed)."""
+    started = to_datetime(now)
+    for _ in range(2):
+        try:
+            # Only this job's spooler writes its row from now on (it holds the file's lock),
+            # so a plain read then write will do. No transaction around both: in SQLite one
+            # that reads first cannot wait for another writer's lock.
+            row = JobResult.objects.filter(pk=payload.job_id).first()
+            if row is None:
+                row = _new_row(payload, backend=backend, queue_name=queue_name)
+            _mark_running(row, started)
+            _save(row)
+            return row
+        except IntegrityError:
+            # The READY row of the transaction that enqueued the job committed meanwhile.
+            continue
+        except DatabaseError:
+            logger.exception("could not record the start of job=%s", payload.job_id)
+            break
+    row = _new_row(payload, backend=backend, queue_name=queue_name)
+    _mark_running(row, started)
+    return row
+
+
+def finish(
+    row: JobResult,
+    status: str,
+    *,
+    now: float,
+    return_value: Any = None,
+    error: dict[str, str] | None = None,
+    retry_at: float | None = None,
+) -> None:
+    """Record the end of an attempt: SUCCESSFUL, FAILED, or READY again for a retry."""
+    row.status = status
+    if error is not None:
+        row.errors = [*row.errors, error]
+    if status == Status.SUCCESSFUL:
+        row.return_value = _storable(return_value, row.id)
+    if retry_at is not None:
+        row.run_after = to_datetime(retry_at)
+    else:
+        row.finished_at = to_datetime(now)
+    try:
+        _save(row)
+    except DatabaseError:
+        logger.exception("could not record the end of job=%s", row.id)
+
+
+def record_unrunnable(payload: Payload, error: dict[str, str], *, now: float) -> None:
+    """A job that could not even start (unknown task): FAILED, so no result waits forever."""
+    try:
+        row = JobResult.objects.filter(pk=payload.job_id).first()
+        if row is None:
+            row = _new_row(payload, backend="", queue_name="")
+        row.status = Status.FAILED
+        row.finished_at = to_datetime(now)
+        row.errors = [*row.errors, error]
+        _save(row)
+    except DatabaseError:
+        logger.exception("could not record the failure of job=%s", payload.job_id)
+
+
+def load(job_id: str) -> JobResult | None:
+    """The row of ``job_id`` or None; database errors propagate."""
+    return JobResult.objects.filter(pk=job_id).first()
+
+
+def stored_status(job_id: str) -> str | None:
+    """The stored status of ``job_id``; None if it has no row or the database failed."""
+    try:
+        return JobResult.objects.filter(pk=job_id).values_list("status", flat=True).first()
+    except DatabaseError:
+        logger.exception("could not read the result of job=%s", job_id)
+        return None
+
+
+def forget(job_id: str) -> None:
+    """Delete the row of a cancelled job."""
+    try:
+        JobResult.objects.filter(pk=job_id, status=Status.READY).delete()
+    except DatabaseError:
+        logger.exception("could not delete the result of job=%s", job_id)
+
+
+def prune(cutoff: datetime, *, using: str = "default") -> int:
+    """Delete results finished before ``cutoff``, and unfinished ones due before it that no
+    attempt touched since (their job is gone: a spooler that runs it later writes a new row).
+    """
+    if not settings.USE_TZ and timezone.is_aware(cutoff):
+        cutoff = timezone.make_naive(cutoff)
+    stale = Q(finished_at__lt=cutoff) | (
+        Q(finished_at__isnull=True)
+        & (Q(run_after__lt=cutoff) | Q(run_after__isnull=True, enqueued_at__lt=cutoff))
+        & (Q(last_attempted_at__isnull=True) | Q(last_attempted_at__lt=cutoff))
+    )
+    deleted, _ = JobResult.objects.using(using).filter(stale).delete()
+    return deleted
