@@ -180,6 +180,12 @@ def test_make_demo_serves_the_page_runs_the_entries_and_stops_on_ctrl_c(demo: De
     )
     assert address == f"{demo.url}/admin/"
     assert "Site administration" in admin
+    # spoolcron's pages: the entries with their plain-English schedules, and the runs above.
+    _, entries = browser.get("/admin/spoolcron/periodicentry/")
+    assert "every weekday at 09:30 (Europe/Rome)" in entries
+    assert ">tick<" in entries
+    _, runs = browser.get("/admin/spoolcron/run/")
+    assert tick_job in runs
 
     # Ctrl-C: the terminal sends SIGINT to the whole foreground process group.
     processes = session_processes(demo.pid)
