@@ -24,7 +24,7 @@ help:
 	@echo "make demo    run the example project"
 	@echo "make test    lint, type-check and run the test suite on every matrix row ($(ROWS))"
 	@echo "make bench   run the benchmarks against Celery beat, APScheduler and the bare spooler, write benchmarks/RESULTS.md"
-	@echo "make soak    the 30-minute soak: two instances on PostgreSQL, mixed entries and one-off jobs"
+	@echo "make soak    the 30-minute soak: two instances on PostgreSQL (SPOOLCRON_TEST_DATABASE_URL=postgresql://..., or CI=true), mixed entries and one-off jobs; SPOOLCRON_SOAK_MINUTES=N for a shorter run"
 	@echo "make clean   remove the virtualenvs and caches"
 
 $(VENV_DIR)/%/.installed: setup.cfg pyproject.toml

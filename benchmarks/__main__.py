@@ -1,11 +1,13 @@
-"""Run the benchmarks and write benchmarks/RESULTS.md.
+"""Run the benchmarks and write benchmarks/RESULTS.md and the lateness plot.
 
-    python -m benchmarks [--quick] [--long] [--only NAME ...] [--output PATH]
+    python -m benchmarks [--quick] [--long] [--only NAME ...] [--output PATH] [--plot PATH]
+                         [--note TEXT]
 
 Every module in MODULES exposes ``run(quick: bool = False) -> list[dict[str, object]]``;
-each row names its ``scenario``, and rows are grouped into one table per scenario. A module
-may also expose ``DESCRIPTIONS`` (scenario -> one paragraph) and accept ``long=`` in ``run``.
-A module that fails is reported in the file and the exit status; the others still run.
+each row names its ``scenario``, and rows are grouped into one table per scenario (keys
+starting with "_" carry samples for the plot, not columns). A module may also expose
+``DESCRIPTIONS`` (scenario -> one paragraph) and accept ``long=`` in ``run``. A module that
+fails is reported in the file and the exit status; the others still run.
 """
 
 from __future__ import annotations
@@ -14,17 +16,18 @@ import argparse
 import importlib
 import inspect
 import math
-import os
-import platform
-import subprocess
 import sys
-import tempfile
 import time
 import traceback
 from collections.abc import Sequence
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from types import ModuleType
+
+from benchmarks.headline import headlines
+from benchmarks.machine import LoadSampler, load, machine
+from benchmarks.plot import plot_lateness, samples_by_scenario
 
 # Short name -> module, in the order they run: the in-process ones first.
 MODULES = {
@@ -32,8 +35,14 @@ MODULES = {
     "beat": "benchmarks.bench_beat",
     "upcoming": "benchmarks.bench_upcoming",
     "jobs": "benchmarks.bench_jobs",
+    "scale": "benchmarks.bench_scale",
+    "periodic": "benchmarks.bench_periodic",
+    "oneoff": "benchmarks.bench_oneoff",
+    "backlog": "benchmarks.bench_backlog",
 }
 DEFAULT_OUTPUT = Path(__file__).parent / "RESULTS.md"
+DEFAULT_PLOT_NAME = "lateness.png"
+LOAD_SAMPLE_S = 10.0
 
 Row = dict[str, object]
 
@@ -46,7 +55,7 @@ def _parse(argv: Sequence[str] | None) -> argparse.Namespace:
         "--quick", action="store_true", help="fewer repeats and shorter runs (a few minutes)"
     )
     parser.add_argument(
-        "--long", action="store_true", help="run beat_precision for 10 minutes instead of 2"
+        "--long", action="store_true", help="also run spoolcron's beat_precision alone, 10 minutes"
     )
     parser.add_argument(
         "--only",
@@ -57,7 +66,21 @@ def _parse(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument(
         "--output", type=Path, default=DEFAULT_OUTPUT, help="where to write the results"
     )
+    parser.add_argument(
+        "--plot",
+        type=Path,
+        help=f"where to write the lateness plot (default: {DEFAULT_PLOT_NAME} beside the output)",
+    )
+    parser.add_argument(
+        "--note",
+        default="",
+        help="one sentence about the conditions of the run, written at the top of the results",
+    )
     args = parser.parse_args(argv)
+    if args.plot is None:
+        args.plot = args.output.parent / (
+            DEFAULT_PLOT_NAME if args.output == DEFAULT_OUTPUT else args.output.stem + ".png"
+        )
     if args.only:
         known = {**MODULES, **{m.rsplit(".", 1)[1]: m for m in MODULES.values()}}
         unknown = [name for name in args.only if name not in known and name not in MODULES.values()]
@@ -68,111 +91,6 @@ def _parse(argv: Sequence[str] | None) -> argparse.Namespace:
     else:
         args.modules = list(MODULES.values())
     return args
-
-
-# --- the machine --------------------------------------------------------------------------
-
-
-def _cpu_model() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or "unknown"
-
-
-def _memory() -> str:
-    try:
-        for line in Path("/proc/meminfo").read_text().splitlines():
-            if line.startswith("MemTotal:"):
-                return f"{int(line.split()[1]) / 2**20:.1f} GiB"
-    except OSError:
-        pass
-    return "unknown"
-
-
-def _filesystem(path: str) -> str:
-    """The type of the filesystem holding *path* (fsync costs depend on it)."""
-    best, kind = "", "unknown"
-    try:
-        mounts = Path("/proc/mounts").read_text().splitlines()
-    except OSError:
-        return kind
-    real = os.path.realpath(path)
-    for line in mounts:
-        fields = line.split()
-        if len(fields) < 3:
-            continue
-        device, mount, fstype = fields[:3]
-        inside = real == mount or real.startswith(mount.rstrip("/") + "/")
-        if inside and len(mount) >= len(best):  # the deepest mount point holding it
-            best, kind = mount, f"{fstype} ({device} on {mount})"
-    return kind
-
-
-def _uwsgi_version() -> str:
-    binary = Path(sys.executable).parent / "uwsgi"
-    try:
-        done = subprocess.run(
-            [str(binary), "--version"], capture_output=True, text=True, timeout=30, check=True
-        )
-    except (OSError, subprocess.SubprocessError):
-        return "not installed"
-    return done.stdout.strip()
-
-
-def _revision() -> str:
-    """The commit benchmarked, and whether the library code differs from it."""
-    repo = Path(__file__).resolve().parents[1]
-    try:
-        head = subprocess.run(
-            ["git", "rev-parse", "--short", "HEAD"],
-            cwd=repo,
-            capture_output=True,
-            text=True,
-            timeout=30,
-            check=True,
-        ).stdout.strip()
-        changed = subprocess.run(
-            ["git", "diff", "--quiet", "HEAD", "--", "spoolcron", "schedules"],
-            cwd=repo,
-            capture_output=True,
-            timeout=30,
-            check=False,
-        ).returncode
-    except (OSError, subprocess.SubprocessError):
-        return "unknown"
-    return f"{head} (spoolcron/schedules modified since)" if changed else head
-
-
-def _load() -> str:
-    try:
-        return " / ".join(f"{value:.2f}" for value in os.getloadavg())
-    except OSError:
-        return "unknown"
-
-
-def machine() -> list[tuple[str, str]]:
-    import django
-
-    try:
-        cpus = str(len(os.sched_getaffinity(0)))
-    except AttributeError:
-        cpus = str(os.cpu_count())
-    return [
-        ("CPUs (nproc)", cpus),
-        ("CPU model", _cpu_model()),
-        ("Memory", _memory()),
-        ("OS", platform.platform()),
-        ("Temp dir filesystem", _filesystem(tempfile.gettempdir())),
-        ("Python", platform.python_version()),
-        ("Django", django.get_version()),
-        ("uWSGI", _uwsgi_version()),
-        ("spoolcron revision", _revision()),
-        ("Load average 1/5/15 min, at the end", _load()),
-    ]
 
 
 # --- tables -------------------------------------------------------------------------------
@@ -201,7 +119,12 @@ def _cell(value: object) -> str:
 def table(rows: Sequence[Row]) -> str:
     columns: list[str] = []
     for row in rows:
-        columns += [key for key in row if key != "scenario" and key not in columns]
+        # "scenario" names the table; keys starting with "_" carry samples for the plot.
+        columns += [
+            key
+            for key in row
+            if key != "scenario" and not key.startswith("_") and key not in columns
+        ]
     lines = [
         "| " + " | ".join(columns) + " |",
         "|" + "|".join("---" for _ in columns) + "|",
@@ -221,91 +144,128 @@ def _run_module(name: str, quick: bool, long: bool) -> tuple[ModuleType | None, 
         return None, [], traceback.format_exc()
 
 
-def report(
-    *,
-    quick: bool,
-    long: bool,
-    command: str,
-    began: datetime,
-    elapsed: float,
-    timings: dict[str, float],
-    results: dict[str, list[Row]],
-    descriptions: dict[str, str],
-    failures: dict[str, str],
-    load_at_start: str,
-) -> str:
-    parts = ", ".join(f"{name.rsplit('.', 1)[1]} {secs:.0f} s" for name, secs in timings.items())
-    kind = "QUICK run (`--quick`: fewer repeats, shorter runs)" if quick else "full run"
-    if long:
+@dataclass
+class Run:
+    """What one invocation measured, and under which conditions."""
+
+    quick: bool
+    long: bool
+    command: str
+    note: str
+    began: datetime
+    load_at_start: str
+    elapsed: float = 0.0
+    load_during: str = ""
+    timings: dict[str, float] = field(default_factory=dict)
+    results: dict[str, list[Row]] = field(default_factory=dict)
+    descriptions: dict[str, str] = field(default_factory=dict)
+    failures: dict[str, str] = field(default_factory=dict)
+    plot: str = ""  # the PNG's path relative to the results, or why there is none
+
+    def rows(self) -> list[Row]:
+        return [row for rows in self.results.values() for row in rows]
+
+
+def report(run: Run) -> str:
+    parts = ", ".join(
+        f"{name.rsplit('.', 1)[1]} {secs:.0f} s" for name, secs in run.timings.items()
+    )
+    kind = "QUICK run (`--quick`: fewer repeats, shorter runs)" if run.quick else "full run"
+    if run.long:
         kind += ", with `--long`"
     out = [
         "# spoolcron benchmark results",
         "",
-        f"This file is written by `{command}`; do not edit it by hand. This is a **{kind}**.",
+        f"This file is written by `{run.command}`; do not edit it by hand. This is a **{kind}**.",
         "Budgets are targets shown beside the numbers, not assertions. See README.md for what",
-        "each scenario measures and how.",
+        "each scenario measures and how. Every number below comes from this one run on this",
+        "one machine; the peers ran in the same run (at the same time, where a scenario says",
+        "so), so the ratios compare like with like. Numbers from another machine or another",
+        "run are not comparable with these.",
+    ]
+    if run.note:
+        out += ["", f"**Conditions of this run:** {run.note}"]
+    out += [
         "",
         "| | |",
         "|---|---|",
-        f"| Date | {began.isoformat(timespec='seconds')} |",
-        f"| Run length | {elapsed:.0f} s ({parts}) |",
+        f"| Date | {run.began.isoformat(timespec='seconds')} |",
+        f"| Run length | {run.elapsed:.0f} s ({parts}) |",
+        f"| Load average 1/5/15 min, at the start | {run.load_at_start} |",
+        f"| Load average (1 min) during the run | {run.load_during} |",
     ]
-    out.append(f"| Load average 1/5/15 min, at the start | {load_at_start} |")
     out += [f"| {key} | {_cell(value)} |" for key, value in machine()]
-    for name, error in failures.items():
+    lines = headlines(run.rows())
+    if lines:
+        out += ["", "## Headline", "", *lines]
+    if run.plot.endswith(".png"):
+        out += ["", f"![Lateness distributions]({run.plot})"]
+    elif run.plot:
+        out += ["", f"No plot: {run.plot}."]
+    for name, error in run.failures.items():
         out += ["", f"## {name}: FAILED", "", "```", error.rstrip(), "```"]
-    for module_name, rows in results.items():
+    for module_name, rows in run.results.items():
         scenarios: dict[str, list[Row]] = {}
         for row in rows:
             scenarios.setdefault(str(row.get("scenario", "?")), []).append(row)
         for scenario, scenario_rows in scenarios.items():
             out += ["", f"## {scenario}", "", f"From `{module_name}`."]
-            if scenario in descriptions:
-                out += ["", descriptions[scenario]]
+            if scenario in run.descriptions:
+                out += ["", run.descriptions[scenario]]
             out += ["", table(scenario_rows)]
     return "\n".join(out) + "\n"
 
 
+def _plot(run: Run, path: Path, output: Path) -> str:
+    subtitle = f"spoolcron benchmarks, {run.began:%Y-%m-%d %H:%M} UTC, one run, one machine"
+    why_not = plot_lateness(samples_by_scenario(run.rows()), path, subtitle)
+    if why_not:
+        return why_not
+    try:
+        return str(path.resolve().relative_to(output.resolve().parent))
+    except ValueError:
+        return str(path.resolve())
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args = _parse(argv)
-    began = datetime.now(UTC)
-    load_at_start = _load()
-    start = time.monotonic()
-    results: dict[str, list[Row]] = {}
-    descriptions: dict[str, str] = {}
-    failures: dict[str, str] = {}
-    timings: dict[str, float] = {}
-    for name in args.modules:
-        print(f"running {name}{' (quick)' if args.quick else ''} ...", file=sys.stderr, flush=True)
-        module_start = time.monotonic()
-        module, rows, error = _run_module(name, args.quick, args.long)
-        timings[name] = time.monotonic() - module_start
-        print(f"  {name} took {timings[name]:.0f} s", file=sys.stderr, flush=True)
-        if error:
-            failures[name] = error
-            print(error, file=sys.stderr)
-            continue
-        results[name] = rows
-        descriptions.update(getattr(module, "DESCRIPTIONS", {}))
     command = "python -m benchmarks" + "".join(
         f" {a}" for a in (sys.argv[1:] if argv is None else argv)
     )
-    text = report(
+    run = Run(
         quick=args.quick,
         long=args.long,
         command=command.strip(),
-        began=began,
-        elapsed=time.monotonic() - start,
-        timings=timings,
-        results=results,
-        descriptions=descriptions,
-        failures=failures,
-        load_at_start=load_at_start,
+        note=args.note,
+        began=datetime.now(UTC),
+        load_at_start=load(),
     )
+    start = time.monotonic()
+    with LoadSampler(LOAD_SAMPLE_S) as sampler:
+        for name in args.modules:
+            label = f"{name}{' (quick)' if args.quick else ''}"
+            print(f"running {label} ...", file=sys.stderr, flush=True)
+            module_start = time.monotonic()
+            module, rows, error = _run_module(name, args.quick, args.long)
+            run.timings[name] = time.monotonic() - module_start
+            print(f"  {name} took {run.timings[name]:.0f} s", file=sys.stderr, flush=True)
+            if error:
+                run.failures[name] = error
+                print(error, file=sys.stderr)
+                continue
+            run.results[name] = rows
+            run.descriptions.update(getattr(module, "DESCRIPTIONS", {}))
+    run.elapsed = time.monotonic() - start
+    run.load_during = sampler.summary()
+    run.plot = _plot(run, args.plot, args.output)
+    text = report(run)
     args.output.write_text(text)
     print(text)
-    print(f"written to {args.output}", file=sys.stderr)
-    return 1 if failures else 0
+    print(
+        f"written to {args.output}" + (f" and {args.plot}" if run.plot.endswith(".png") else ""),
+        file=sys.stderr,
+    )
+    return 1 if run.failures else 0
 
 
 if __name__ == "__main__":

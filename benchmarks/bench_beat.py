@@ -1,10 +1,11 @@
-"""The beat: how precisely an ``every second`` entry fires under uWSGI, and what a tick costs.
+"""The beat: what a tick costs, and (``--long``) how precisely spoolcron alone fires.
 
-``beat_precision``: the benchmark project under real uWSGI with one ``every second`` entry,
-a migrated SQLite file as the ledger (the beat inserts a claim per fire, the dispatcher a run
-history row), one spooler at the default ``--spooler-frequency``. For each fire in the
-measured window: lateness = the task's first ``time.time()`` - the fire's wall-clock instant
-(whole seconds, epoch-anchored). Runs are matched to fires through the run history rows.
+``beat_precision`` (only with ``--long``; the side-by-side run is ``bench_periodic``): the
+benchmark project under real uWSGI with one ``every second`` entry, a migrated SQLite file
+as the ledger (the beat inserts a claim per fire, the dispatcher a run history row), one
+spooler at the default ``--spooler-frequency``. For each fire in the measured window:
+lateness = the task's first ``time.time()`` - the fire's wall-clock instant (whole seconds,
+epoch-anchored). Runs are matched to fires through the run history rows.
 
 ``beat_idle_tick``: ``spoolcron.beat.Beat`` in this process with 10 / 1,000 / 10,000 entries
 of mixed schedules (large intervals, cron lines, calendar times), an in-memory ledger and an
@@ -125,7 +126,7 @@ def _match_stamps(rows: Sequence[HistoryRow], stamps: list[dict[str, Any]]) -> d
 def _beat_precision(quick: bool, long: bool) -> list[dict[str, object]]:
     from benchmarks.project.schedules import BEAT_ENTRY
 
-    seconds = 600 if long else 20 if quick else 120
+    seconds = 20 if quick else 600 if long else 120
     with (
         tempfile.TemporaryDirectory(prefix="spoolcron-bench-beat-") as tmp,
         serve(Path(tmp), beat=True) as server,
@@ -336,9 +337,13 @@ def _tick_row(
 
 
 def run(quick: bool = False, *, long: bool = False) -> list[dict[str, object]]:
-    """Measure tick costs in this process, then the beat's precision under uWSGI.
+    """Measure tick costs in this process; with ``long``, also spoolcron's precision alone.
 
-    ``long`` runs the precision benchmark for 10 minutes instead of 2 (20 s when quick).
+    The side-by-side precision run is ``bench_periodic``; ``long`` adds this one, spoolcron
+    alone for 10 minutes (20 s when quick), with the dispatcher's own timings.
     """
     setup_django()
-    return _beat_idle_tick(quick) + _beat_precision(quick, long)
+    rows = _beat_idle_tick(quick)
+    if long:
+        rows += _beat_precision(quick, long)
+    return rows

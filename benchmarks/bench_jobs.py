@@ -1,23 +1,16 @@
-"""One-off jobs: how fast ``schedule()`` enqueues, and how late jobs start under uWSGI.
+"""One-off jobs: how fast ``schedule()`` enqueues, in detail (the floor, fsync, tmpfs).
 
 ``enqueue_throughput``: ``spoolcron.schedule()`` of a small job from one plain process into
 a temporary spool dir, jobs/s, median of several repeats, with ``FSYNC`` off and on. Beside
 it, the floor: ``spoolfile.write()`` of the very same bytes, with no payload, settings or
 uuid work; ``vs_floor`` is the ratio of the two medians.
 
-``one_off_lateness``: the benchmark project under real uWSGI (one spooler at the default
-``--spooler-frequency`` of 30 s, the spoolcron mule waking it). This process enqueues jobs
-due in 1-5 s (random, fractional) and jobs due now, one every half second; each job's task
-notes ``time.time()`` first thing. Lateness = that start time - ``run_after``. ``dispatch``
-columns are the dispatcher's own ``late_ms`` (logged just before it records the run in the
-history table and calls the task), so task - dispatch is the cost of that history write.
+How late one-off jobs start, beside Celery and the bare spooler, is ``bench_oneoff``.
 """
 
 from __future__ import annotations
 
 import functools
-import math
-import random
 import shutil
 import statistics
 import tempfile
@@ -26,16 +19,12 @@ import uuid
 from collections.abc import Callable
 from pathlib import Path
 
-from benchmarks import spread
-from benchmarks.project.server import Server, serve, setup_django
+from benchmarks.project.server import setup_django
 from spoolcron import spoolfile
 
 __all__ = ["DESCRIPTIONS", "run"]
 
 ENQUEUE_BUDGET = 10_000  # jobs/s, FSYNC off
-LATENESS_BUDGET_MS = 50.0  # p99
-SPACING = 0.5  # seconds between two enqueues in one_off_lateness
-DUE_NOW_SHARE = 0.2
 
 DESCRIPTIONS = {
     "enqueue_throughput": (
@@ -44,14 +33,6 @@ DESCRIPTIONS = {
         "`spoolfile.write()` of the same bytes; `vs_floor` = schedule median / floor median. "
         "`cpu_us_per_job`: CPU time (user + system) per job, median; less sensitive than "
         "wall time to a busy disk."
-    ),
-    "one_off_lateness": (
-        "Jobs enqueued from outside uWSGI, one every 0.5 s, due in 1-5 s (random, fractional) "
-        "or due now, run by one uWSGI spooler at the default --spooler-frequency (30 s) and "
-        "woken by the spoolcron mule. Lateness = the task's first `time.time()` - run_after, "
-        "in ms. `dispatch_*`: the dispatcher's logged late_ms, just before it writes the run "
-        "history row; `history_write_p50_ms`: task start - dispatch start. `overtaken`: jobs "
-        "that started after a job due later than them; `p99_ms_not_overtaken` leaves them out."
     ),
 }
 
@@ -155,105 +136,6 @@ def _enqueue_throughput(quick: bool) -> list[dict[str, object]]:
     return rows
 
 
-def _wait_for(server: Server, labels: set[str], deadline: float) -> None:
-    """Poll until every label ran and the spool dir is empty, or the deadline passes."""
-    while time.time() < deadline:
-        seen = {str(s["label"]) for s in server.stamps()}
-        if labels <= seen and not server.pending_files():
-            return
-        if not server.uwsgi.running():
-            raise AssertionError(
-                f"uWSGI exited during the benchmark; see its log {server.uwsgi.log_path}."
-            )
-        time.sleep(0.1)
-
-
-def _one_off_lateness(quick: bool) -> list[dict[str, object]]:
-    setup_django()
-    from django.test import override_settings
-
-    import spoolcron
-    from benchmarks.project.tasks import stamp
-
-    count = 30 if quick else 300
-    rng = random.Random(2026)
-    plan = [
-        (f"job-{i}", 0.0 if rng.random() < DUE_NOW_SHARE else rng.uniform(1.0, 5.0))
-        for i in range(count)
-    ]
-    run_after: dict[str, float] = {}
-    job_ids: dict[str, str] = {}
-    with (
-        tempfile.TemporaryDirectory(prefix="spoolcron-bench-oneoff-") as tmp,
-        serve(Path(tmp)) as server,
-    ):
-        with override_settings(SPOOLCRON={"SPOOL_DIR": str(server.spool_dir)}):
-            began = time.monotonic()
-            for i, (label, delay) in enumerate(plan):
-                pause = began + i * SPACING - time.monotonic()
-                if pause > 0:
-                    time.sleep(pause)  # pacing the enqueues, not waiting for a result
-                job = spoolcron.schedule(stamp, [label], run_after=delay)
-                run_after[label] = job.run_after.timestamp()
-                job_ids[label] = job.id
-        # Past uWSGI's own 30 s scan: a job the mule failed to wake shows up as very late.
-        _wait_for(server, set(run_after), max(run_after.values()) + 35)
-        stamps = server.stamps()
-        dispatched = server.dispatch_lateness()
-
-    times: dict[str, list[float]] = {}
-    for s in stamps:
-        times.setdefault(str(s["label"]), []).append(float(s["time"]))  # type: ignore[arg-type]
-    # Overtaken: started after a job that was due later than it.
-    overtaken: set[str] = set()
-    latest_due = -math.inf
-    for _started, label in sorted((min(t), label) for label, t in times.items()):
-        if run_after[label] < latest_due:
-            overtaken.add(label)
-        latest_due = max(latest_due, run_after[label])
-
-    rows: list[dict[str, object]] = []
-    groups = {
-        "due in 1-5 s": [label for label, delay in plan if delay > 0],
-        "due now": [label for label, delay in plan if delay == 0],
-        "all": [label for label, _ in plan],
-    }
-    for kind, labels in groups.items():
-        ran = [label for label in labels if label in times]
-        late = [(min(times[label]) - run_after[label]) * 1000 for label in ran]
-        dispatch = [dispatched[job_ids[label]][0] for label in ran if job_ids[label] in dispatched]
-        history_write = [
-            (min(times[label]) - run_after[label]) * 1000 - dispatched[job_ids[label]][0]
-            for label in ran
-            if job_ids[label] in dispatched
-        ]
-        stats = spread(late)
-        in_order = [
-            (min(times[label]) - run_after[label]) * 1000 for label in ran if label not in overtaken
-        ]
-        rows.append(
-            {
-                "scenario": "one_off_lateness",
-                "jobs": kind,
-                "count": len(labels),
-                "p50_ms": stats["p50"],
-                "p99_ms": stats["p99"],
-                "max_ms": stats["max"],
-                "min_ms": min(late) if late else math.nan,
-                "missing": len(labels) - len(ran),
-                "doubled": sum(1 for label in ran if len(times[label]) > 1),
-                "overtaken": sum(1 for label in ran if label in overtaken),
-                "p99_ms_not_overtaken": spread(in_order)["p99"],
-                "dispatch_p50_ms": spread(dispatch)["p50"],
-                "dispatch_p99_ms": spread(dispatch)["p99"],
-                "history_write_p50_ms": spread(history_write)["p50"],
-                "budget": f"p99 <= {LATENESS_BUDGET_MS:g} ms",
-                "meets_budget": stats["p99"] <= LATENESS_BUDGET_MS and len(ran) == len(labels),
-            }
-        )
-    return rows
-
-
 def run(quick: bool = False) -> list[dict[str, object]]:
-    """Measure enqueue throughput, then one-off job lateness under uWSGI."""
-    return _enqueue_throughput(quick) + _one_off_lateness(quick)
+    """Measure enqueue throughput (one-off lateness is in bench_oneoff, beside the peers)."""
+    return _enqueue_throughput(quick)

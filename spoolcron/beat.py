@@ -6,6 +6,13 @@ makes an idle tick cost O(1) however many entries exist. Each fire is written ``
 seconds ahead as a spool file due at the fire time, and the waker signals the spooler at
 that instant.
 
+When a fire cannot be enqueued (the database unreachable, the spool directory full or
+read-only) the beat tries again every ``retry_delay`` seconds, one attempt per tick whatever
+the number of due entries (the others wait with it, so a dead database costs one connection
+attempt a second, not one per entry). The first failure is logged with its traceback, the
+following ones in one line at most every ``log_every`` seconds, and the first success after
+an outage says how long it lasted.
+
 A fire found more than ``late_after`` seconds late -- after downtime, a database outage or
 the wall clock jumping forward -- is a misfire: the entry's policy decides what runs
 (``coalesce``: the latest missed fire, once; ``all``: up to ``misfire_limit`` of the latest;
@@ -53,6 +60,11 @@ def fire_job_id(entry: str, fire_time: float) -> str:
     return f"{slug}-{digest}-{round(fire_time * 1000)}"
 
 
+def _one_line(exc: BaseException) -> str:
+    text = " ".join(str(exc).split()) or type(exc).__name__
+    return f"{type(exc).__name__}: {text}"[:300]
+
+
 def _next(schedule: schedules.Schedule, after: float) -> float | None:
     fire = schedule.next_after(datetime.fromtimestamp(after, UTC))
     return None if fire is None else fire.timestamp()
@@ -93,6 +105,7 @@ class Beat:
         lead: float = 0.5,
         late_after: float = 5.0,
         retry_delay: float = 1.0,
+        log_every: float = 30.0,
         max_sleep: float = 1.0,
         fsync: bool = False,
     ) -> None:
@@ -104,12 +117,17 @@ class Beat:
         self.lead = lead
         self.late_after = late_after
         self.retry_delay = retry_delay
+        self.log_every = log_every
         self.max_sleep = max_sleep
         self.fsync = fsync
         # (when to look at it, tie-breaker, entry index, fire time)
         self._heap: list[tuple[float, int, int, float]] = []
         self._seq = itertools.count()
         self.enqueued = 0
+        # Consecutive failed attempts, when the first of them was, when we last said so.
+        self.failures = 0
+        self._failing_since: float | None = None
+        self._last_failure_log = 0.0
 
     def _push(self, index: int, fire_time: float | None, not_before: float | None = None) -> None:
         if fire_time is None:
@@ -146,21 +164,57 @@ class Beat:
             try:
                 for fire in fires:
                     self._enqueue(entry, fire)
-            except Exception:
-                # Database or disk trouble: log, look again shortly. By then the fire may be
-                # late, and the misfire policy decides.
-                logger.exception(
-                    "beat could not enqueue entry=%s fire=%s retry_in_s=%s",
-                    entry.name,
-                    datetime.fromtimestamp(fire_time, UTC).isoformat(),
-                    self.retry_delay,
-                )
+            except Exception as exc:
+                # Database or disk trouble: look again shortly. By then the fire may be late,
+                # and the misfire policy decides.
                 self._push(index, fire_time, not_before=now + self.retry_delay)
-                continue
+                self._failed(entry, fire_time, exc, now)
+                self._postpone_due(now)
+                break
+            if self.failures:
+                logger.warning(
+                    "beat enqueues again entry=%s failed_attempts=%d outage_s=%.1f",
+                    entry.name,
+                    self.failures,
+                    now - (self._failing_since or now),
+                )
+                self.failures = 0
+                self._failing_since = None
             self._push(index, following)
         if not self._heap:
             return self.max_sleep
         return max(0.0, min(self.max_sleep, self._heap[0][0] - now))
+
+    def _postpone_due(self, now: float) -> None:
+        # The cause is shared (database, disk): the other due entries wait for the retry too.
+        while self._heap and self._heap[0][0] <= now:
+            _, _, index, fire_time = heapq.heappop(self._heap)
+            self._push(index, fire_time, not_before=now + self.retry_delay)
+
+    def _failed(self, entry: ResolvedEntry, fire_time: float, exc: Exception, now: float) -> None:
+        self.failures += 1
+        when = datetime.fromtimestamp(fire_time, UTC).isoformat()
+        if self._failing_since is None:
+            self._failing_since = self._last_failure_log = now
+            logger.error(
+                "beat could not enqueue entry=%s fire=%s retry_in_s=%s",
+                entry.name,
+                when,
+                self.retry_delay,
+                exc_info=exc,
+            )
+        elif now - self._last_failure_log >= self.log_every:
+            self._last_failure_log = now
+            logger.warning(
+                "beat still cannot enqueue entry=%s fire=%s failed_attempts=%d outage_s=%.1f "
+                "retry_in_s=%s error=%s",
+                entry.name,
+                when,
+                self.failures,
+                now - self._failing_since,
+                self.retry_delay,
+                _one_line(exc),
+            )
 
     def _apply_misfire_policy(
         self, entry: ResolvedEntry, first_missed: float, now: float

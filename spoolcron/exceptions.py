@@ -9,6 +9,7 @@ __all__ = [
     "InvalidArguments",
     "JobNotFound",
     "JobRunning",
+    "SpoolWriteError",
     "SpoolcronError",
     "SpoolcronImproperlyConfigured",
     "UnknownEntry",
@@ -59,3 +60,18 @@ class JobRunning(SpoolcronError):
 
 class SpoolcronImproperlyConfigured(SpoolcronError, ImproperlyConfigured):
     """A ``SPOOLCRON`` setting is missing or has a bad value."""
+
+
+class SpoolWriteError(SpoolcronError, OSError):
+    """A spool file could not be written: the disk is full, read-only or not writable.
+
+    An ``OSError`` too, with the ``errno`` of the failure, so ``except OSError`` still works;
+    nothing half-written is left behind (see ``spoolfile.write``).
+    """
+
+    def __init__(self, message: str, errno_: int | None, path: str) -> None:
+        super().__init__(errno_, message, path)
+        self.message = message
+
+    def __str__(self) -> str:
+        return self.message

@@ -86,7 +86,10 @@ class DatabaseLedger:
         return True
 
     def prune(self, *, keep: timedelta, now: datetime | None = None) -> int:
-        """Delete claims and runs older than ``keep``; an entry's newest claim always stays."""
+        """Delete claims, runs and job results older than ``keep``; an entry's newest claim
+        always stays (see results.prune for which results are old)."""
+        from . import results
+
         cutoff = (now or datetime.now(UTC)) - keep
         newest = (
             FireClaim.objects.using(self.using)
@@ -106,7 +109,7 @@ class DatabaseLedger:
             .exclude(outcome=Run.Outcome.RUNNING)
             .delete()
         )
-        return claims + runs
+        return claims + runs + results.prune(cutoff, using=self.using)
 
 
 def current_host_and_pid() -> tuple[str, int]:

@@ -7,7 +7,9 @@ them without decoding JSON.
 
 from __future__ import annotations
 
+import errno
 import json
+import os
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -16,10 +18,11 @@ from typing import Any
 from django.core.serializers.json import DjangoJSONEncoder
 
 from . import spoolfile
-from .exceptions import InvalidArguments
+from .exceptions import InvalidArguments, SpoolWriteError
 
 __all__ = [
     "FORMAT_VERSION",
+    "MAX_BODY_SIZE",
     "Payload",
     "PayloadError",
     "check_arguments",
@@ -31,6 +34,10 @@ __all__ = [
 ]
 
 FORMAT_VERSION = 1
+MAX_BODY_SIZE = 16 * 1024 * 1024
+"""The largest payload body spoolcron writes or reads: uWSGI reads a whole spool file into the
+spooler's memory before any Python code runs, so a bigger job is refused at enqueue and a bigger
+file found in the spool directory is moved aside unread."""
 _NAME_PREFIX = spoolfile.PREFIX + "spoolcron_"
 
 
@@ -164,9 +171,16 @@ def unencodable(payload: Payload) -> InvalidArguments:
 def encode_body(payload: Payload) -> bytes:
     """The spool file body of ``payload``; InvalidArguments names what JSON cannot carry."""
     try:
-        return payload.to_body()
+        body = payload.to_body()
     except (TypeError, ValueError):
         raise unencodable(payload) from None
+    if len(body) > MAX_BODY_SIZE:
+        raise InvalidArguments(
+            f"Cannot schedule task {payload.task!r}: its arguments take {len(body)} bytes as "
+            f"JSON; the limit is {MAX_BODY_SIZE} bytes, so pass a reference (a database id, "
+            "a file path) instead."
+        )
+    return body
 
 
 def write_payload(
@@ -179,17 +193,32 @@ def write_payload(
 ) -> Path:
     """Write ``payload`` as a spool file due at its ``run_after`` (atomic; see spoolfile.write).
 
-    ``body`` is ``encode_body(payload)`` when the caller encoded it already.
+    ``body`` is ``encode_body(payload)`` when the caller encoded it already. A full, read-only
+    or unwritable spool directory raises :class:`SpoolWriteError` (nothing is left behind);
+    a missing directory raises ``FileNotFoundError`` and a name taken with ``exclusive``
+    ``FileExistsError``, which callers handle.
     """
-    return spoolfile.write(
-        spool_dir,
-        payload.file_name,
-        payload.spool_args(),
-        encode_body(payload) if body is None else body,
-        at=payload.run_after,
-        fsync=fsync,
-        exclusive=exclusive,
-    )
+    data = encode_body(payload) if body is None else body
+    try:
+        return spoolfile.write(
+            spool_dir,
+            payload.file_name,
+            payload.spool_args(),
+            data,
+            at=payload.run_after,
+            fsync=fsync,
+            exclusive=exclusive,
+        )
+    except (FileNotFoundError, FileExistsError):
+        raise
+    except OSError as exc:
+        reason = exc.strerror or os.strerror(exc.errno or errno.EIO)
+        raise SpoolWriteError(
+            f"Cannot write the spool file for job {payload.job_id!r} in "
+            f"{os.fspath(spool_dir)!r}: {reason}.",
+            exc.errno,
+            os.path.join(os.fspath(spool_dir), payload.file_name),
+        ) from exc
 
 
 def read_payload(file: spoolfile.SpoolFile) -> Payload:

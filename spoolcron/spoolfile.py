@@ -43,6 +43,8 @@ __all__ = [
     "REASON_SUFFIX",
     "SpoolFile",
     "SpoolFileError",
+    "check",
+    "clear_starts",
     "decode",
     "encode",
     "ensure_dir",
@@ -52,8 +54,10 @@ __all__ = [
     "list_quarantined",
     "lock_owner",
     "locked",
+    "make_private",
     "quarantine",
     "read",
+    "record_start",
     "remove_if_unlocked",
     "write",
 ]
@@ -557,3 +561,83 @@ def quarantine(
             os.unlink(path)
     logger.warning("spool file quarantined path=%s target=%s", path, target)
     return target
+
+
+def make_private(path: str | os.PathLike[str]) -> int | None:
+    """Take group and other permissions off directory *path*; return its old mode if changed.
+
+    uWSGI creates its ``--spooler`` directory mode 0750; job arguments are nobody else's.
+    """
+    mode = os.stat(path).st_mode & 0o7777
+    if not mode & 0o077:
+        return None
+    os.chmod(path, mode & 0o700)
+    return mode
+
+
+def check(path: str | os.PathLike[str], *, max_body: int) -> str | None:
+    """Why uWSGI's spooler would never hand the file at *path* to Python; None if it would.
+
+    uWSGI skips a file shorter than its header forever, deletes one whose arguments are cut
+    short or malformed without a word, and reads the whole body into memory first: those
+    files, and any whose body is over *max_body* bytes, get a one-sentence reason here so
+    they can be quarantined instead. Only the header and the arguments are read.
+    """
+    name = os.fspath(path)
+    with open(path, "rb") as fh:
+        size = os.fstat(fh.fileno()).st_size
+        header = fh.read(_HEADER.size)
+        if len(header) == _HEADER.size:
+            args_size = _HEADER.unpack(header)[1]
+            header += fh.read(args_size)
+    try:
+        decode(header, name=name)
+    except SpoolFileError as exc:
+        return str(exc)
+    body = size - len(header)
+    if body > max_body:
+        return (
+            f"Spool file {name!r} is too large: its body is {body} bytes, over the "
+            f"{max_body}-byte limit, so it was not read."
+        )
+    return None
+
+
+# --- spool files whose spooler died while running them ---------------------------------
+#
+# uWSGI re-runs a file whose spooler was killed mid-task (kill -9, a reload, or
+# --spooler-harakiri, which SIGKILLs it): a task that never returns would run forever.
+# The spooler callable counts each start in a small file beside the spool dir's entries and
+# removes it when the task returns; a count that survives says how often it died.
+
+STARTS_DIR = ".spoolcron-starts"
+
+
+def _starts_path(path: str | os.PathLike[str]) -> str:
+    directory, name = os.path.split(os.fspath(path))
+    return os.path.join(directory, STARTS_DIR, name)
+
+
+def record_start(path: str | os.PathLike[str]) -> int:
+    """Count one more start of the spool file at *path*; return how many came before.
+
+    Never opens *path* itself (see :func:`hold`).
+    """
+    counter = _starts_path(path)
+    try:
+        with open(counter, encoding="ascii") as fh:
+            before = int(fh.read() or 0)
+    except FileNotFoundError:
+        before = 0
+    except ValueError:
+        before = 0
+    ensure_dir(os.path.dirname(counter))
+    with open(counter, "w", encoding="ascii") as fh:
+        fh.write(str(before + 1))
+    return before
+
+
+def clear_starts(path: str | os.PathLike[str]) -> None:
+    """Forget the starts of the spool file at *path*: its task returned."""
+    with contextlib.suppress(FileNotFoundError):
+        os.unlink(_starts_path(path))

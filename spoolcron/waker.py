@@ -6,6 +6,15 @@ whole frequency late. The waker runs in the spoolcron mule: it watches the spool
 (new files from any process show up as a change of the directory's mtime), keeps a heap of due
 times read from the files' nanosecond mtimes, and signals the spooler (SIGUSR1) at each due
 instant. The dispatcher waits out the sub-second remainder, so jobs start on time, not early.
+
+It also looks at the header of each file another process wrote before waking the spooler for
+it: a file uWSGI would skip forever (shorter than its header) or delete unseen (arguments cut
+short or malformed), or one too large to read, is moved to the failed directory with the
+reason (see ``spoolfile.check``). A file still being written (locked, or changed within
+``settle`` seconds) is looked at again later; meanwhile, for up to ``hold_wakes`` seconds, the
+spooler is not woken at all, since a woken spooler scans the whole directory and would delete
+or skip such a file before it is moved. uWSGI's own ``--spooler-frequency`` scan can still
+get there first: spoolcron cannot stop that one.
 """
 
 from __future__ import annotations
@@ -59,6 +68,10 @@ class Waker:
         poll_interval: float = 0.02,
         rescan_interval: float = 2.0,
         rewake_interval: float = 0.25,
+        failed_dir: Path | None = None,
+        max_body: int | None = None,
+        settle: float = 0.1,
+        hold_wakes: float = 1.0,
     ) -> None:
         self.spool_dir = spool_dir
         self._wake = wake
@@ -66,6 +79,13 @@ class Waker:
         self.poll_interval = poll_interval
         self.rescan_interval = rescan_interval
         self.rewake_interval = rewake_interval
+        self.failed_dir = failed_dir
+        self.max_body = max_body
+        self.settle = settle
+        self.hold_wakes = hold_wakes
+        self._suspects: dict[str, float] = {}  # name -> when to look at it again
+        self._suspect_since: dict[str, float] = {}
+        self.quarantined = 0
         self._dir_mtime_ns = -1
         self._next_rescan = 0.0
         self._known: set[str] = set()
@@ -101,13 +121,68 @@ class Waker:
                 except FileNotFoundError:
                     continue
                 self._known.add(entry.name)
-                heapq.heappush(self._heap, (wake_time(due), entry.name))
+                if self._admissible(entry.name, now):
+                    heapq.heappush(self._heap, (wake_time(due), entry.name))
         self._known &= present
+        for name in list(self._suspects):
+            if name not in present:
+                self._forget(name)
+
+    def _forget(self, name: str) -> None:
+        self._suspects.pop(name, None)
+        self._suspect_since.pop(name, None)
+
+    def _holding_wakes(self, now: float) -> bool:
+        return any(now - since < self.hold_wakes for since in self._suspect_since.values())
+
+    def _admissible(self, name: str, now: float) -> bool:
+        """Whether the file can be left to the spooler; quarantines it if it never can."""
+        if self.failed_dir is None or self.max_body is None:
+            return True
+        path = self.spool_dir / name
+        try:
+            reason = spoolfile.check(path, max_body=self.max_body)
+            if reason is None:
+                self._forget(name)
+                return True
+            # ctime is wall-clock time, whatever clock drives the waker.
+            changed = path.stat().st_ctime
+            if time.time() - changed < self.settle or spoolfile.is_locked(path):
+                self._suspects[name] = now + self.settle  # maybe still being written
+                self._suspect_since.setdefault(name, now)
+                return False
+            spoolfile.quarantine(path, self.failed_dir, reason)
+        except (FileNotFoundError, BlockingIOError):
+            pass  # gone, or a spooler took it meanwhile
+        except OSError:
+            logger.exception("could not look at spool file path=%s", path)
+            return True
+        else:
+            self.quarantined += 1
+            logger.error("spool file quarantined path=%s reason=%s", path, reason)
+        self._forget(name)
+        return False
+
+    def _recheck_suspects(self, now: float) -> None:
+        for name, when in list(self._suspects.items()):
+            if when > now:
+                continue
+            if self._admissible(name, now):
+                path = self.spool_dir / name
+                try:
+                    due = path.stat().st_mtime_ns / 1e9
+                except FileNotFoundError:
+                    continue
+                heapq.heappush(self._heap, (wake_time(due), name))
 
     def step(self) -> float:
         """Scan if needed, wake the spooler for what is due; return seconds until the next step."""
         now = self._clock()
         self._scan(now)
+        if self._suspects:
+            self._recheck_suspects(now)
+        if self._suspects and self._holding_wakes(now):
+            return min(self.poll_interval, self.settle)  # nothing is woken meanwhile
         wake = False
         while self._heap and self._heap[0][0] <= now:
             _, name = heapq.heappop(self._heap)

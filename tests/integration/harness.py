@@ -23,6 +23,7 @@ from typing import TypeVar
 __all__ = [
     "UwsgiProcess",
     "free_port",
+    "group_pids",
     "pid_alive",
     "run_uwsgi",
     "uwsgi_binary",
@@ -216,6 +217,17 @@ class UwsgiProcess:
             ]
         return [latest[d] for d in order]
 
+    def mule_pids(self) -> list[int]:
+        """The current pid of each mule, from the (re)spawn lines of the log."""
+        latest: dict[str, int] = {}
+        for match in _MULE_LINE.finditer(self.log()):
+            latest[match["id"]] = int(match["pid"])
+        return list(latest.values())
+
+    def group_pids(self) -> list[int]:
+        """Every live process of this uWSGI's session, orphans of a killed master included."""
+        return [pid for pid in group_pids(self.pid) if pid != self.pid or self.running()]
+
     def worker_pids(self) -> list[int]:
         latest: dict[str, int] = {}
         for match in _WORKER_LINE.finditer(self.log()):
@@ -274,6 +286,26 @@ def pid_alive(pid: int) -> bool:
     except OSError:
         return True  # no procfs: trust kill()
     return stat.rpartition(")")[2].split()[0] != "Z"
+
+
+def group_pids(pgid: int) -> list[int]:
+    """The live (not zombie) processes whose process group is *pgid*, from /proc.
+
+    uWSGI runs in a session of its own (see :meth:`UwsgiProcess.start`): its children keep
+    that group when the master dies, so this finds orphans too.
+    """
+    found = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            fields = (entry / "stat").read_text().rpartition(")")[2].split()
+        except OSError:
+            continue
+        # After the command: state, ppid, pgrp.
+        if int(fields[2]) == pgid and fields[0] != "Z":
+            found.append(int(entry.name))
+    return sorted(found)
 
 
 @contextlib.contextmanager
