@@ -8,6 +8,7 @@ from .exceptions import (
     JobRunning,
     SpoolcronError,
     SpoolcronImproperlyConfigured,
+    SpoolWriteError,
     UnknownEntry,
     UnknownTask,
 )
@@ -21,6 +22,7 @@ __all__ = [
     "Job",
     "JobNotFound",
     "JobRunning",
+    "SpoolWriteError",
     "SpoolcronError",
     "SpoolcronImproperlyConfigured",
     "Task",

@@ -10,6 +10,7 @@ also gets the framework's task_started/task_finished signals (``backends``).
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import enum
 import inspect
 import logging
@@ -29,7 +30,7 @@ from .models import JobResult, Run
 from .payload import Payload, PayloadError, read_payload, write_payload
 from .registry import FRAMEWORK_META_KEY, Task, get_task
 
-__all__ = ["Outcome", "Result", "run_spool_file"]
+__all__ = ["Outcome", "Result", "give_up", "run_spool_file"]
 
 logger = logging.getLogger("spoolcron.dispatch")
 
@@ -61,6 +62,25 @@ def _quarantine(path: Path, reason: str) -> None:
     conf = get_settings()
     moved = spoolfile.quarantine(path, conf.failed_dir, reason)
     logger.error("spool file quarantined path=%s reason=%s", moved, reason.splitlines()[0])
+
+
+def give_up(
+    file: spoolfile.SpoolFile, reason: str, *, now: Callable[[], float] = time.time
+) -> None:
+    """Quarantine a job that is not to be run again, closing its runs and its result first
+    (whoever sees the file in the failed directory sees its history final)."""
+    payload: Payload | None = None
+    if file.is_ours:
+        with contextlib.suppress(PayloadError):  # a corrupt file has no job to close
+            payload = read_payload(file)
+    if payload is not None:
+        close_old_connections()
+        history.mark_interrupted(payload.job_id, reason)
+        results.record_unrunnable(
+            payload, {"exception_class_path": "", "traceback": reason}, now=now()
+        )
+        close_old_connections()
+    _quarantine(file.path, reason)
 
 
 def _retry_delay(task: Task[..., object], attempt: int) -> float:

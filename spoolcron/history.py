@@ -16,7 +16,13 @@ from django.db import DatabaseError
 from .models import Run
 from .payload import Payload
 
-__all__ = ["finish_run", "previous_still_running", "record_skipped", "start_run"]
+__all__ = [
+    "finish_run",
+    "mark_interrupted",
+    "previous_still_running",
+    "record_skipped",
+    "start_run",
+]
 
 logger = logging.getLogger("spoolcron.history")
 
@@ -34,7 +40,22 @@ def _due(payload: Payload) -> datetime:
     return datetime.fromtimestamp(payload.run_after, UTC)
 
 
+def mark_interrupted(job_id: str, error: str) -> None:
+    """Close the runs of ``job_id`` left "running" by a process that died during them."""
+    try:
+        Run.objects.filter(job_id=job_id, outcome=Run.Outcome.RUNNING).update(
+            outcome=Run.Outcome.FAILED, finished=datetime.now(UTC), error=error
+        )
+    except DatabaseError:
+        logger.exception("could not close the interrupted runs of job=%s", job_id)
+
+
 def start_run(payload: Payload) -> int | None:
+    # A run of this job still "running" is one a killed spooler left (at-least-once: the job
+    # runs again now), one-off jobs and entries alike.
+    mark_interrupted(
+        payload.job_id, "The process running it ended before it finished; it ran again."
+    )
     try:
         run = Run.objects.create(
             job_id=payload.job_id,
@@ -121,12 +142,6 @@ def previous_still_running(payload: Payload) -> Run | None:
                 finished=now,
                 error="The process running it ended before it finished.",
             )
-        # The same job interrupted earlier (at-least-once: it runs again now).
-        Run.objects.filter(job_id=payload.job_id, outcome=Run.Outcome.RUNNING).update(
-            outcome=Run.Outcome.FAILED,
-            finished=now,
-            error="The process running it ended before it finished; it ran again.",
-        )
     except DatabaseError:
         logger.exception("could not check for overlapping runs of entry=%s", payload.entry)
     return None

@@ -105,7 +105,7 @@ def spooler(env: Mapping[Any, Any]) -> int:
         return int(_previous_spooler(env))
     _setup_django()
     from .conf import get_settings
-    from .dispatch import Outcome, run_spool_file
+    from .dispatch import Outcome, give_up, run_spool_file
     from .payload import MAX_BODY_SIZE
 
     # A bare file name, relative to the spooler's working directory: its spool dir.
@@ -138,9 +138,8 @@ def spooler(env: Mapping[Any, Any]) -> int:
                 "each time before its task returned (killed, a reload, or "
                 "--spooler-harakiri); it is not run again."
             )
-            spoolfile.quarantine(path, failed_dir, reason)
+            give_up(file, reason)
             spoolfile.clear_starts(path)
-            logger.error("spool file quarantined path=%s reason=%s", path, reason)
             return int(uwsgi.SPOOL_RETRY)
         if starts:
             logger.warning(

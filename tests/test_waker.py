@@ -55,3 +55,19 @@ def test_ignores_files_that_are_not_spool_files(tmp_path: Path) -> None:
     waker = Waker(tmp_path, lambda: wakes.append(0), clock=Clock(1000.0))
     waker.step()
     assert wakes == []
+
+
+def test_waits_for_the_coarse_clock_uwsgi_reads_to_reach_the_due_second(tmp_path: Path) -> None:
+    """uWSGI's time(NULL) turns to a new second a tick (or more) after the precise clock: woken
+    before that, the spooler would pass the file over until the next wake, 250 ms later."""
+    clock, coarse = Clock(1000.0), Clock(1000.0)
+    wakes: list[float] = []
+    waker = Waker(tmp_path, lambda: wakes.append(clock.now), clock=clock, coarse_clock=coarse)
+    spoolfile.write(tmp_path, "uwsgi_spoolfile_on_a", {b"k": b"v"}, at=1001.0)
+    waker.step()
+    clock.now, coarse.now = 1001.02, 1000.99  # the coarse clock is 30 ms behind
+    assert 0 < waker.step() <= 0.002
+    assert wakes == []
+    clock.now, coarse.now = 1001.021, 1001.0
+    waker.step()
+    assert wakes == [1001.021]

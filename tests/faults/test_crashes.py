@@ -77,9 +77,9 @@ def job_history(db: Database, job_id: str) -> list[tuple[str, int]]:
 
 
 def unfinished_runs(db: Database) -> list[tuple[str, str]]:
-    """Runs of periodic entries still marked running (one-off jobs: see the report below)."""
+    """Runs, of periodic entries and one-off jobs alike, still marked running."""
     rows = db.query("SELECT job_id, entry FROM spoolcron_run WHERE outcome = 'running'")
-    return [(str(j), str(e)) for j, e in rows if e]
+    return [(str(j), str(e)) for j, e in rows]
 
 
 def test_master_killed_mid_job(
@@ -236,7 +236,17 @@ def test_job_that_never_returns_is_quarantined_after_three_harakiri(
     assert uwsgi.log().count("HARAKIRI ON THE SPOOLER") == 3
     assert job.status == "failed"
     assert [p for p in dirs.pending() if job.id in p.name] == []
-    assert not (dirs.spool / ".spoolcron-starts" / name).exists()
+    uwsgi.wait_until(
+        lambda: not (dirs.spool / ".spoolcron-starts" / name).exists(), 5, "its count cleared"
+    )
+    # Its history: three runs, none left "running"; its result: FAILED with the reason.
+    assert [outcome for outcome, _ in job_history(project_db, job.id)] == ["failed"] * 3
+    assert unfinished_runs(project_db) == []
+    [(status, errors)] = project_db.query(
+        "SELECT status, errors FROM spoolcron_jobresult WHERE id = ?", job.id
+    )
+    assert status == "FAILED"
+    assert "it is not run again." in str(errors)
 
     tasks.record.schedule(["after-harakiri"])
     uwsgi.wait_until(lambda: runs.labels("record") == ["after-harakiri"], 15, "the next job")
