@@ -51,7 +51,7 @@ def _enqueue_throughput(quick: bool) -> list[dict[str, object]]:
     import spoolcron
     from benchmarks.project.tasks import stamp
 
-    count, repeats = (1000, 5) if quick else (5000, 7)
+    count, repeats = (1000, 5) if quick else (2000, 5)
     rows: list[dict[str, object]] = []
     # The disk the temp dir is on, and tmpfs: file creation is what enqueueing costs, and it
     # costs far more on this kind of virtual disk than in memory.
