@@ -20,9 +20,11 @@ class Schedule(abc.ABC):
     hold no cursor; ``next_after`` is a pure function of the schedule and its argument.
     """
 
-    __slots__ = ("_tz",)
+    __slots__ = ("_hash", "_identity", "_tz")
 
     _tz: zoneinfo.ZoneInfo
+    _identity: tuple[object, ...]  # set on first use by _identity_key()
+    _hash: int
 
     @property
     def tz(self) -> zoneinfo.ZoneInfo:
@@ -67,14 +69,29 @@ class Schedule(abc.ABC):
         # one zone; compare by name where there is one.
         return self.tz.key if self.tz.key is not None else self.tz
 
+    def _identity_key(self) -> tuple[object, ...]:
+        # Computed once: entries sharing a schedule are grouped by it (upcoming, the beat),
+        # so equality and hashing run once per entry and must not rebuild keys each time.
+        try:
+            return self._identity
+        except AttributeError:
+            identity = (self._key(), self._zone_key())
+            self._set("_identity", identity)
+            self._set("_hash", hash((type(self).__name__, identity)))
+            return identity
+
     def __eq__(self, other: object) -> bool:
         if type(other) is not type(self):
             return NotImplemented
         assert isinstance(other, Schedule)
-        return self._key() == other._key() and self._zone_key() == other._zone_key()
+        return self is other or self._identity_key() == other._identity_key()
 
     def __hash__(self) -> int:
-        return hash((type(self).__name__, self._key(), self._zone_key()))
+        try:
+            return self._hash
+        except AttributeError:
+            self._identity_key()
+            return self._hash
 
     def __repr__(self) -> str:
         return f"schedules.parse({str(self)!r}, tz={zone_name(self.tz)!r})"
