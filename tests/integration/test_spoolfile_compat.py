@@ -307,6 +307,7 @@ def test_harness_stops_every_process_it_started(run_uwsgi: RunUwsgi, spool_dir: 
     uwsgi = run_uwsgi(
         "--http-socket", "127.0.0.1:0", "--spooler", str(spool_dir), "--processes", "2"
     )
+
     # Ready means it serves; the second worker may still be forking (seen on a busy machine).
     def all_four() -> list[int] | None:
         pids = [uwsgi.pid, *uwsgi.spooler_pids(), *uwsgi.worker_pids()]
