@@ -1,11 +1,14 @@
 """Run history in the ledger, written by the dispatcher; and the overlap check it needs.
 
 A database that is down must not stop jobs from running: failures to record are logged and
-the job goes on.
+the job goes on. The end of a run that could not be recorded is kept in this process and
+written before its next run starts, so a run that ended while the database was away is not
+later mistaken for one its process abandoned.
 """
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import socket
@@ -28,6 +31,22 @@ logger = logging.getLogger("spoolcron.history")
 
 # A run on another host whose process we cannot see counts as running for this long.
 FOREIGN_RUN_STALE_AFTER = timedelta(hours=6)
+# Ends of runs not recorded yet (run id -> outcome, finished, error), oldest first; bounded,
+# as an outage could outlast any number of jobs.
+MAX_UNRECORDED = 1000
+_unrecorded: dict[int, tuple[str, datetime, str]] = {}
+
+
+def _record_end(run_id: int, outcome: str, finished: datetime, error: str) -> None:
+    Run.objects.filter(pk=run_id).update(outcome=outcome, finished=finished, error=error)
+
+
+def _flush_unrecorded() -> None:
+    """Write the ends of runs the database missed; DatabaseError if it is still away."""
+    while _unrecorded:
+        run_id, (outcome, finished, error) = next(iter(_unrecorded.items()))
+        _record_end(run_id, outcome, finished, error)
+        del _unrecorded[run_id]
 
 
 def _entry_of(payload: Payload) -> str:
@@ -53,6 +72,8 @@ def mark_interrupted(job_id: str, error: str) -> None:
 def start_run(payload: Payload) -> int | None:
     # A run of this job still "running" is one a killed spooler left (at-least-once: the job
     # runs again now), one-off jobs and entries alike.
+    with contextlib.suppress(DatabaseError):  # still away: the create below logs it
+        _flush_unrecorded()
     mark_interrupted(
         payload.job_id, "The process running it ended before it finished; it ran again."
     )
@@ -77,12 +98,14 @@ def start_run(payload: Payload) -> int | None:
 def finish_run(run_id: int | None, outcome: str, error: str = "") -> None:
     if run_id is None:
         return
+    finished = datetime.now(UTC)
     try:
-        Run.objects.filter(pk=run_id).update(
-            outcome=outcome, finished=datetime.now(UTC), error=error
-        )
+        _record_end(run_id, outcome, finished, error)
     except DatabaseError:
-        logger.exception("could not record the end of run=%s", run_id)
+        logger.exception("could not record the end of run=%s; it is written later", run_id)
+        if len(_unrecorded) >= MAX_UNRECORDED:
+            _unrecorded.pop(next(iter(_unrecorded)))
+        _unrecorded[run_id] = (outcome, finished, error)
 
 
 def record_skipped(payload: Payload, reason: str) -> None:
@@ -125,6 +148,7 @@ def previous_still_running(payload: Payload) -> Run | None:
     host = socket.gethostname()
     now = datetime.now(UTC)
     try:
+        _flush_unrecorded()  # this process's own runs that ended while the database was away
         candidates = list(
             Run.objects.filter(entry=payload.entry, outcome=Run.Outcome.RUNNING).exclude(
                 job_id=payload.job_id

@@ -127,3 +127,32 @@ def test_a_manual_run_of_an_entry_is_in_its_history(spool_dir: Path, runs: Runs)
     tasks.record.schedule(["by-hand"], meta={"entry_manual_run": "nightly"})
     assert run_spool_file(the_file(spool_dir)).outcome is Outcome.SUCCEEDED
     assert list(Run.objects.values_list("entry", "outcome")) == [("nightly", "succeeded")]
+
+
+def test_the_end_of_a_run_the_database_missed_is_written_before_the_next_run(
+    spool_dir: Path, runs: Runs, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A run that ended while the database was away is recorded as it ended, not later taken
+    for one its process abandoned (which would read "failed")."""
+    from django.db import DatabaseError
+
+    from spoolcron import history
+    from spoolcron.models import Run
+
+    real_record_end = history._record_end
+
+    def database_away(*args: object) -> None:
+        raise DatabaseError("connection refused")
+
+    monkeypatch.setattr(history, "_record_end", database_away)
+    tasks.record.schedule(["during-the-outage"])
+    first = the_file(spool_dir)
+    assert run_spool_file(first).outcome is Outcome.SUCCEEDED
+    first.path.unlink()  # as the spooler does after SPOOL_OK
+    assert list(Run.objects.values_list("outcome", flat=True)) == ["running"]
+
+    monkeypatch.setattr(history, "_record_end", real_record_end)
+    tasks.record.schedule(["after-it"])
+    assert run_spool_file(the_file(spool_dir)).outcome is Outcome.SUCCEEDED
+    assert sorted(Run.objects.values_list("outcome", flat=True)) == ["succeeded", "succeeded"]
+    assert history._unrecorded == {}
