@@ -12,7 +12,6 @@ enqueue-side limits, and broken schedules modules stopping a real uWSGI.
 
 from __future__ import annotations
 
-import contextlib
 import os
 import pickle
 import re
@@ -186,14 +185,7 @@ def test_broken_schedules_module_stops_uwsgi_naming_it(
         log_path=tmp_path / "uwsgi.log",
         binary=uwsgi_bin,
     )
-    try:
-        # The mule may stop it before everything counts as started.
-        with contextlib.suppress(AssertionError):
-            uwsgi.start()
-        wait_until(lambda: not uwsgi.running(), 30, message="uWSGI to stop", uwsgi=uwsgi)
-    finally:
-        uwsgi.stop()
-    log = uwsgi.log()
+    log = uwsgi.run_until_it_stops()
     assert f"CRITICAL spoolcron.uwsgi {line}\n" in log, log
     assert "spoolcron: system check errors, stopping uWSGI" in log
     assert "beat started" not in log

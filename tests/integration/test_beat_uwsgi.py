@@ -10,7 +10,6 @@ to runs.jsonl (tests/testapp/tasks.py).
 from __future__ import annotations
 
 import collections
-import contextlib
 import itertools
 import os
 import re
@@ -503,14 +502,7 @@ def test_invalid_entry_stops_uwsgi(
         log_path=tmp_path / "uwsgi.log",
         binary=uwsgi_bin,
     )
-    try:
-        # The mule may stop the master before everything counts as started: that is fine.
-        with contextlib.suppress(AssertionError):
-            uwsgi.start()
-        wait_until(lambda: not uwsgi.running(), 30, message="uWSGI to stop", uwsgi=uwsgi)
-    finally:
-        uwsgi.stop()
-    log = uwsgi.log()
+    log = uwsgi.run_until_it_stops()
     assert f"CRITICAL spoolcron.uwsgi {BROKEN} (spoolcron.E002)\n" in log, log
     assert "spoolcron: system check errors, stopping uWSGI" in log
     assert "beat started" not in log
