@@ -27,11 +27,10 @@ from django.apps import apps
 from django.conf import settings
 from django.core.checks import CheckMessage, Error
 from django.core.exceptions import ImproperlyConfigured
-from django.db import transaction
 from django.utils import timezone
 from django.utils.inspect import get_func_args
 
-from . import registry, spoolfile
+from . import jobs, registry
 from ._tasks_compat import (
     DEFAULT_TASK_PRIORITY,
     TASK_MAX_PRIORITY,
@@ -52,7 +51,7 @@ from ._tasks_compat import (
     task_started,
 )
 from .conf import get_settings
-from .payload import Payload, encode_body, write_payload
+from .payload import Payload, encode_body
 
 __all__ = ["OPTIONS", "SpoolerBackend", "run_finished", "run_started", "run_task", "to_task_result"]
 
@@ -188,7 +187,6 @@ class SpoolerBackend(BaseTaskBackend):
             errors=[],
             worker_ids=[],
         )
-        conf = get_settings()
         # The row first: in autocommit it exists before any spooler can start the job; in a
         # transaction it commits (or rolls back) with the caller's data.
         results.record_enqueued(
@@ -198,20 +196,12 @@ class SpoolerBackend(BaseTaskBackend):
             run_after=None if task.run_after is None else results.to_datetime(due),
         )
 
-        def publish() -> None:
-            write = partial(write_payload, conf.spool_dir, payload, body=body, fsync=conf.fsync)
-            try:
-                write()
-            except FileNotFoundError:
-                spoolfile.ensure_dir(conf.spool_dir)
-                write()
-            task_enqueued.send(type(self), task_result=result)
-
-        on_commit = conf.on_commit if self.enqueue_on_commit is None else self.enqueue_on_commit
-        if on_commit and transaction.get_connection().in_atomic_block:
-            transaction.on_commit(publish)
-        else:
-            publish()
+        jobs.publish(
+            payload,
+            body,
+            on_commit=self.enqueue_on_commit,
+            then=partial(task_enqueued.send, type(self), task_result=result),
+        )
         return result
 
     def get_result(self, result_id: str) -> TaskResult[Any, Any]:

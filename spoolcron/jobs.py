@@ -147,11 +147,28 @@ def schedule(
         meta=dict(meta or {}),
         enqueued_at=current,
     )
-    conf = get_settings()
     # Encode now, even when the write waits for a commit: bad arguments fail here.
-    body = encode_body(payload)
+    publish(payload, encode_body(payload), on_commit=on_commit)
+    return Job(
+        id=payload.job_id,
+        task=task.name,
+        run_after=datetime.fromtimestamp(payload.run_after, UTC),
+    )
 
-    def publish() -> None:
+
+def publish(
+    payload: Payload,
+    body: bytes,
+    *,
+    on_commit: bool | None = None,
+    then: Callable[[], object] | None = None,
+) -> None:
+    """Write ``payload``'s spool file (``body``, encoded by the caller) at once, or when the
+    current transaction commits if ``on_commit`` (default ``SPOOLCRON["ON_COMMIT"]``); then
+    call ``then``."""
+    conf = get_settings()
+
+    def write_now() -> None:
         write = partial(write_payload, conf.spool_dir, payload, body=body, fsync=conf.fsync)
         try:
             write()
@@ -159,17 +176,14 @@ def schedule(
             # Like uWSGI's --spooler, create the directory on first use (mode 0700).
             spoolfile.ensure_dir(conf.spool_dir)
             write()
+        if then is not None:
+            then()
 
     defer = conf.on_commit if on_commit is None else on_commit
     if defer and transaction.get_connection().in_atomic_block:
-        transaction.on_commit(publish)
+        transaction.on_commit(write_now)
     else:
-        publish()
-    return Job(
-        id=payload.job_id,
-        task=task.name,
-        run_after=datetime.fromtimestamp(payload.run_after, UTC),
-    )
+        write_now()
 
 
 def pending_jobs(spool_dir: Path | None = None) -> Iterator[tuple[Path, Payload]]:
