@@ -79,7 +79,8 @@ def _base_for(count: int) -> tuple[str | None, str]:
 
 def _fill(spool: Path, count: int, deadline: float) -> tuple[int, float]:
     """Write up to *count* job files due next week; stop at *deadline*. (written, rate)"""
-    from spoolcron.payload import Payload, encode_body, write_payload
+    from spoolcron.core.payload import Payload, encode_body
+    from spoolcron.spool.payloads import write_payload
 
     due = time.time() + WEEK
     began = time.perf_counter()
@@ -152,13 +153,13 @@ def _workdir(base: str | None) -> Iterator[Path]:
 
 
 def _one(count: int, quick: bool) -> dict[str, object]:
-    from spoolcron import spoolfile
+    from spoolcron.spool import files
 
     window = QUICK_WINDOW_S if quick else WINDOW_S
     base, where = _base_for(count)
     row: dict[str, object] = {"scenario": "backlog_idle_cost", "backlog": count, "spool_fs": where}
     with _workdir(base) as workdir:
-        spool = spoolfile.ensure_dir(workdir / "spool")
+        spool = files.ensure_dir(workdir / "spool")
         began = time.perf_counter()
         written, rate = _fill(spool, count, time.time() + CREATE_BUDGET_S)
         row["create_s"] = time.perf_counter() - began
@@ -179,7 +180,7 @@ def _one(count: int, quick: bool) -> dict[str, object]:
             elapsed = time.monotonic() - began_window
             after = _cpu(pids)
             late, sent = _probe(server, QUICK_PROBES if quick else PROBES)
-            pending = len(spoolfile.list_files(spool))
+            pending = len(files.list_files(spool))
     for name in pids:
         row[f"{name}_cpu_pct"] = (after[name] - before[name]) / elapsed * 100
     stats = spread(late)

@@ -201,7 +201,7 @@ def _suffix(day: int) -> str:
 def _entries(count: int, due_together: int = 0) -> list[Any]:
     """*count* entries: *due_together* of them fire at the same instant, first; the rest mixed."""
     from benchmarks.project.tasks import stamp
-    from spoolcron.entries import ResolvedEntry
+    from spoolcron.core.entries import ResolvedEntry
 
     texts = [SYNCHRONIZED] * due_together + [_expression(i) for i in range(count - due_together)]
     return [
@@ -250,8 +250,9 @@ def _no_gc() -> Iterator[None]:
 
 
 def _beat_idle_tick(quick: bool) -> list[dict[str, object]]:
-    from spoolcron import spoolfile
-    from spoolcron.beat import Beat
+    from spoolcron.core.beat import Beat
+    from spoolcron.spool import files
+    from spoolcron.spool.payloads import SpoolFireWriter
 
     sizes = (10, 1_000, 10_000)
     loop, repeats, due_repeats, start_repeats = (20_000, 5, 5, 3) if quick else (100_000, 9, 15, 5)
@@ -259,7 +260,7 @@ def _beat_idle_tick(quick: bool) -> list[dict[str, object]]:
 
     def make(entries: list[Any], spool: Path) -> tuple[Beat, Clock]:
         clock = Clock(T0)
-        return Beat(entries, MemoryLedger(), spool, clock=clock, lead=lead), clock
+        return Beat(entries, MemoryLedger(), SpoolFireWriter(spool), clock=clock, lead=lead), clock
 
     rows: list[dict[str, object]] = []
     with tempfile.TemporaryDirectory(prefix="spoolcron-bench-tick-") as tmp, _quiet():
@@ -301,7 +302,7 @@ def _beat_idle_tick(quick: bool) -> list[dict[str, object]]:
                 entries = _entries(size, due_together=k)
                 samples = []
                 for r in range(due_repeats):
-                    spool = spoolfile.ensure_dir(root / f"spool-{size}-{k}-{r}")
+                    spool = files.ensure_dir(root / f"spool-{size}-{k}-{r}")
                     beat, clock = make(entries, spool)
                     beat.start()
                     now = beat.next_due()

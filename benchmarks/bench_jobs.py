@@ -2,7 +2,7 @@
 
 ``enqueue_throughput``: ``spoolcron.schedule()`` of a small job from one plain process into
 a temporary spool dir, jobs/s, median of several repeats, with ``FSYNC`` off and on. Beside
-it, the floor: ``spoolfile.write()`` of the very same bytes, with no payload, settings or
+it, the floor: ``files.write()`` of the very same bytes, with no payload, settings or
 uuid work; ``vs_floor`` is the ratio of the two medians.
 
 How late one-off jobs start, beside Celery and the bare spooler, is ``bench_oneoff``.
@@ -20,7 +20,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from benchmarks.project.server import setup_django
-from spoolcron import spoolfile
+from spoolcron.spool import codec, files
 
 __all__ = ["DESCRIPTIONS", "run"]
 
@@ -30,7 +30,7 @@ DESCRIPTIONS = {
     "enqueue_throughput": (
         "`spoolcron.schedule()` of a small job from one process into a temporary spool dir "
         "(outside a transaction), jobs/s: median, min and max of the repeats. The floor is "
-        "`spoolfile.write()` of the same bytes; `vs_floor` = schedule median / floor median. "
+        "`files.write()` of the same bytes; `vs_floor` = schedule median / floor median. "
         "`cpu_us_per_job`: CPU time (user + system) per job, median; less sensitive than "
         "wall time to a busy disk."
     ),
@@ -62,25 +62,25 @@ def _enqueue_throughput(quick: bool) -> list[dict[str, object]]:
         with tempfile.TemporaryDirectory(prefix="spoolcron-bench-enqueue-", dir=base) as tmp:
             root = Path(tmp)
             # The floor writes exactly what schedule() writes: take one of its files as the model.
-            model_dir = spoolfile.ensure_dir(root / "model")
+            model_dir = files.ensure_dir(root / "model")
             with override_settings(SPOOLCRON={"SPOOL_DIR": str(model_dir)}):
                 spoolcron.schedule(stamp, ["bench"], run_after=3600.0)
-            [model_path] = spoolfile.list_files(model_dir)
-            model = spoolfile.read(model_path)
+            [model_path] = files.list_files(model_dir)
+            model = files.read(model_path)
 
             # Names shaped like schedule()'s, made once, outside the timings (each repeat writes
             # into a fresh directory).
-            names = [f"{spoolfile.PREFIX}spoolcron_{uuid.uuid4().hex}_1" for _ in range(count)]
+            names = [f"{codec.PREFIX}spoolcron_{uuid.uuid4().hex}_1" for _ in range(count)]
 
             def write_floor(
                 directory: Path,
                 fsync: bool,
                 names: list[str] = names,
-                model: spoolfile.SpoolFile = model,
+                model: codec.SpoolFile = model,
             ) -> None:
                 due = time.time() + 3600
                 for name in names:
-                    spoolfile.write(directory, name, model.args, model.body, at=due, fsync=fsync)
+                    files.write(directory, name, model.args, model.body, at=due, fsync=fsync)
 
             def enqueue(directory: Path, fsync: bool) -> None:
                 with override_settings(SPOOLCRON={"SPOOL_DIR": str(directory), "FSYNC": fsync}):
@@ -95,11 +95,11 @@ def _enqueue_throughput(quick: bool) -> list[dict[str, object]]:
                     # Alternate which goes first, so neither always follows the other's cleanup.
                     order = ["floor", "schedule"] if repeat % 2 else ["schedule", "floor"]
                     for writer in order:
-                        directory = spoolfile.ensure_dir(root / f"{writer}-{fsync}-{repeat}")
+                        directory = files.ensure_dir(root / f"{writer}-{fsync}-{repeat}")
                         rate, cpu_per_job = _rate(
                             count, functools.partial(writers[writer], directory, fsync)
                         )
-                        written = len(spoolfile.list_files(directory))
+                        written = len(files.list_files(directory))
                         if written != count:
                             raise AssertionError(f"{writer} wrote {written} files, not {count}.")
                         shutil.rmtree(directory)
@@ -109,7 +109,7 @@ def _enqueue_throughput(quick: bool) -> list[dict[str, object]]:
 
                 floor_median = statistics.median(rates["floor"])
                 for writer, label in (
-                    ("floor", "spoolfile.write() (floor)"),
+                    ("floor", "files.write() (floor)"),
                     ("schedule", "spoolcron.schedule()"),
                 ):
                     values = rates[writer]

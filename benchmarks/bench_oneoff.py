@@ -255,12 +255,12 @@ def _spoolcron_batch(root: Path, fsync: bool) -> Callable[[int], float]:
 
     import spoolcron
     from benchmarks.project.tasks import stamp
-    from spoolcron import spoolfile
+    from spoolcron.spool import files
 
     loops = itertools.count()
 
     def batch(n: int) -> float:
-        directory = spoolfile.ensure_dir(root / f"spoolcron-{fsync}-{next(loops)}")
+        directory = files.ensure_dir(root / f"spoolcron-{fsync}-{next(loops)}")
         with override_settings(SPOOLCRON={"SPOOL_DIR": str(directory), "FSYNC": fsync}):
             began = time.perf_counter()
             for _ in range(n):

@@ -64,7 +64,7 @@ MIXES: dict[str, Callable[[int], tuple[str, str]]] = {
 
 def _entries(count: int, mix: Callable[[int], tuple[str, str]]) -> list[Any]:
     from benchmarks.project.tasks import stamp
-    from spoolcron.entries import ResolvedEntry
+    from spoolcron.core.entries import ResolvedEntry
 
     entries = []
     for i in range(count):
@@ -88,10 +88,11 @@ def _entries(count: int, mix: Callable[[int], tuple[str, str]]) -> list[Any]:
 
 
 def _spool_with_jobs(directory: Path, now: datetime) -> Path:
-    from spoolcron import spoolfile
-    from spoolcron.payload import Payload, write_payload
+    from spoolcron.core.payload import Payload
+    from spoolcron.spool import files
+    from spoolcron.spool.payloads import write_payload
 
-    spool = spoolfile.ensure_dir(directory / "spool")
+    spool = files.ensure_dir(directory / "spool")
     for i in range(ONE_OFF_JOBS):
         when = now + timedelta(seconds=37 * i)
         job = Payload(
@@ -107,14 +108,14 @@ def _spool_with_jobs(directory: Path, now: datetime) -> Path:
 def _measure(
     entries: list[Any], spool: Path, now: datetime, count: int, repeats: int
 ) -> tuple[float, int]:
-    from spoolcron.jobs import pending_jobs
-    from spoolcron.upcoming import merge_upcoming
+    from spoolcron.core.upcoming import merge_upcoming
+    from spoolcron.spool.payloads import pending_payloads
 
     samples = []
     listed = 0
     for _ in range(repeats):
         started = time.perf_counter()
-        spooled = [payload for _, payload in pending_jobs(spool)]
+        spooled = [payload for _, payload in pending_payloads(spool)]
         result = merge_upcoming(entries, spooled, now=now, count=count)
         samples.append(time.perf_counter() - started)
         listed = len(result.runs)

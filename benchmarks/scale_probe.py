@@ -81,12 +81,13 @@ def _listing_ms(call: Callable[[], object]) -> float:
 
 def _spoolcron(count: int, workdir: Path) -> tuple[Callable[[], object], Callable[[], object]]:
     from benchmarks.bench_beat import T0, Clock, MemoryLedger, _entries, _quiet
-    from spoolcron.beat import Beat
-    from spoolcron.upcoming import merge_upcoming
+    from spoolcron.core.beat import Beat
+    from spoolcron.core.upcoming import merge_upcoming
+    from spoolcron.spool.payloads import SpoolFireWriter
 
     entries = _entries(count)
     with _quiet():
-        beat = Beat(entries, MemoryLedger(), workdir, clock=Clock(T0), lead=0.5)
+        beat = Beat(entries, MemoryLedger(), SpoolFireWriter(workdir), clock=Clock(T0), lead=0.5)
         beat.start()
     now = datetime.fromtimestamp(T0, UTC)
     return beat.tick, lambda: merge_upcoming(entries, [], now=now, count=100)

@@ -1,19 +1,22 @@
 """Periodic and delayed jobs for Django on the uWSGI spooler."""
 
-from .entries import Entry, periodic
+from .core.entries import Entry, periodic
+from .core.registry import Task, task
 from .exceptions import (
     BadWhen,
     InvalidArguments,
     JobNotFound,
     JobRunning,
+    PayloadError,
     SpoolcronError,
     SpoolcronImproperlyConfigured,
+    SpoolFileError,
     SpoolWriteError,
     UnknownEntry,
     UnknownTask,
 )
-from .jobs import Job, health, schedule
-from .registry import Task, task
+from .jobs import Job, schedule
+from .operations.health import health
 
 __all__ = [
     "BadWhen",
@@ -22,6 +25,8 @@ __all__ = [
     "Job",
     "JobNotFound",
     "JobRunning",
+    "PayloadError",
+    "SpoolFileError",
     "SpoolWriteError",
     "SpoolcronError",
     "SpoolcronImproperlyConfigured",

@@ -1,3 +1,5 @@
+"""The app config: registers the tasks, the system checks and ``Task.schedule``'s enqueuer."""
+
 from __future__ import annotations
 
 from django.apps import AppConfig
@@ -10,12 +12,15 @@ class SpoolcronConfig(AppConfig):
     default_auto_field = "django.db.models.BigAutoField"
 
     def ready(self) -> None:
+        from . import checks  # noqa: F401  (registers the system checks)
+        from .core import registry
+        from .core.entries import import_modules
+        from .jobs import schedule
+
+        registry.install_enqueuer(schedule)
         # Registers every @spoolcron.task of the installed apps, so the spooler can look
         # a task up by name without ever importing a name read from a spool file.
         autodiscover_modules("tasks")
-        from . import checks  # noqa: F401  (registers the system checks)
-        from .entries import import_modules
-
         # Their @periodic tasks must be registered in the spooler too. A module that fails to
         # import is reported by the system checks (spoolcron.E005), not raised here.
         import_modules()

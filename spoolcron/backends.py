@@ -14,23 +14,19 @@ database. Works with ``django.tasks`` and with the ``django-tasks`` backport ali
 from __future__ import annotations
 
 import logging
-import math
-import os
 import time
 import uuid
 from collections.abc import Mapping, Sequence
-from datetime import UTC, datetime
+from datetime import datetime
 from functools import partial
 from typing import Any
 
-from django.apps import apps
 from django.conf import settings
-from django.core.checks import CheckMessage, Error
-from django.core.exceptions import ImproperlyConfigured
+from django.core.checks import CheckMessage
 from django.utils import timezone
 from django.utils.inspect import get_func_args
 
-from . import jobs, registry
+from . import checks, jobs
 from ._tasks_compat import (
     DEFAULT_TASK_PRIORITY,
     TASK_MAX_PRIORITY,
@@ -50,10 +46,12 @@ from ._tasks_compat import (
     task_finished,
     task_started,
 )
-from .conf import get_settings
-from .payload import Payload, encode_body
+from .core import registry
+from .core.payload import META_DJANGO_TASK, Payload, encode_body
+from .core.times import to_db_datetime, utc
+from .exceptions import InvalidArguments
 
-__all__ = ["OPTIONS", "SpoolerBackend", "run_finished", "run_started", "run_task", "to_task_result"]
+__all__ = ["OPTIONS", "FrameworkExecution", "SpoolerBackend", "to_task_result"]
 
 OPTIONS = ("ENQUEUE_ON_COMMIT",)
 
@@ -106,7 +104,7 @@ class SpoolerBackend(BaseTaskBackend):
         func = task.func
         path = f"{getattr(func, '__module__', '?')}.{getattr(func, '__qualname__', func)}"
         where = f"Task {path!r}"
-        if not callable(func) or "<locals>" in getattr(func, "__qualname__", "<locals>"):
+        if not registry.is_module_level(func):
             raise InvalidTask(
                 f"{where} must be a function defined at module level, so the spooler can "
                 "find it by name."
@@ -147,29 +145,30 @@ class SpoolerBackend(BaseTaskBackend):
         # The framework's own rules too, should a later Django add one.
         super().validate_task(task)
         try:
-            registry.register_framework_task(task)
+            registry.register_framework_task(task, FrameworkExecution(task))
         except ValueError as exc:
             raise InvalidTask(str(exc)) from None
 
     def enqueue(
         self, task: Task[Any, Any], args: Sequence[Any], kwargs: Mapping[str, Any]
     ) -> TaskResult[Any, Any]:
-        from . import results
+        from .storage import results  # models: not importable before Django's apps are
 
         self.validate_task(task)
         plain_args = [_plain(task, f"args[{i}]", value) for i, value in enumerate(args)]
         plain_kwargs = {k: _plain(task, f"kwargs[{k!r}]", v) for k, v in kwargs.items()}
         now = time.time()
-        due = now if task.run_after is None else _timestamp(task.run_after)
+        try:
+            due = jobs.timestamp_of(task.run_after, now)
+        except InvalidArguments as exc:
+            raise InvalidTask(str(exc)) from None
         payload = Payload(
             task=task.module_path,
             job_id=uuid.uuid4().hex,
             run_after=due,
             args=plain_args,
             kwargs=plain_kwargs,
-            meta={
-                registry.FRAMEWORK_META_KEY: {"backend": self.alias, "queue_name": task.queue_name}
-            },
+            meta={META_DJANGO_TASK: {"backend": self.alias, "queue_name": task.queue_name}},
             enqueued_at=now,
         )
         body = encode_body(payload)
@@ -177,7 +176,7 @@ class SpoolerBackend(BaseTaskBackend):
             task=task,
             id=payload.job_id,
             status=TaskResultStatus.READY,
-            enqueued_at=datetime.fromtimestamp(now, UTC),
+            enqueued_at=utc(now),
             started_at=None,
             finished_at=None,
             last_attempted_at=None,
@@ -193,7 +192,7 @@ class SpoolerBackend(BaseTaskBackend):
             payload,
             backend=self.alias,
             queue_name=task.queue_name,
-            run_after=None if task.run_after is None else results.to_datetime(due),
+            run_after=None if task.run_after is None else to_db_datetime(due),
         )
 
         jobs.publish(
@@ -205,7 +204,7 @@ class SpoolerBackend(BaseTaskBackend):
         return result
 
     def get_result(self, result_id: str) -> TaskResult[Any, Any]:
-        from . import results
+        from .storage import results
 
         row = results.load(result_id)
         if row is None:
@@ -222,54 +221,7 @@ class SpoolerBackend(BaseTaskBackend):
         return to_task_result(row, found.framework)
 
     def check(self, **kwargs: Any) -> list[CheckMessage]:
-        if not apps.is_installed("spoolcron"):
-            return [
-                Error(
-                    f"Task backend {self.alias!r} is a SpoolerBackend but 'spoolcron' is not "
-                    "in INSTALLED_APPS, where its results table lives.",
-                    id="spoolcron.E020",
-                )
-            ]
-        return _spooler_problems(self.alias)
-
-
-def _spooler_problems(alias: str) -> list[CheckMessage]:
-    try:
-        spool = get_settings().spool_dir
-    except ImproperlyConfigured as exc:
-        return [Error(f"Task backend {alias!r} cannot enqueue: {exc}", id="spoolcron.E021")]
-    if spool.exists() and (not spool.is_dir() or not os.access(spool, os.W_OK | os.X_OK)):
-        return [
-            Error(
-                f"Task backend {alias!r} cannot enqueue: the spool directory {str(spool)!r} "
-                "is not a directory this process can write to.",
-                id="spoolcron.E021",
-            )
-        ]
-    from .checks import server_options
-
-    server = server_options()
-    if server is None:
-        return []  # not under uWSGI: `manage.py spoolcron health` tells whether one runs
-    if spool.resolve() not in [d.resolve() for d in server.spooler_dirs]:
-        dirs = ", ".join(repr(str(d)) for d in server.spooler_dirs) or "none"
-        return [
-            Error(
-                f"Task backend {alias!r} writes its jobs to {str(spool)!r} but this uWSGI runs "
-                f"no spooler there (spoolers: {dirs}): its tasks would never run.",
-                id="spoolcron.E022",
-            )
-        ]
-    return []
-
-
-def _timestamp(run_after: datetime) -> float:
-    if timezone.is_naive(run_after):  # only without USE_TZ (validate_task): local time
-        run_after = timezone.make_aware(run_after)
-    value = run_after.timestamp()
-    if not math.isfinite(value):
-        raise InvalidTask(f"run_after={run_after!r} is not a usable time.")
-    return value
+        return checks.check_backend(self.alias)
 
 
 def to_task_result(row: Any, base: Task[Any, Any]) -> TaskResult[Any, Any]:
@@ -314,32 +266,33 @@ def _send(signal: Any, result: TaskResult[Any, Any]) -> None:
             )
 
 
-def run_started(task: registry.Task[Any, Any], row: Any) -> TaskResult[Any, Any]:
-    result = to_task_result(row, task.framework)
-    _send(task_started, result)
-    return result
+class FrameworkExecution:
+    """How the dispatcher runs a Django ``@task``: with its context, its JSON return value and
+    the framework's task_started/task_finished signals (registry.Execution)."""
 
+    def __init__(self, framework_task: Task[Any, Any]) -> None:
+        self.framework_task = framework_task
+        self.backend = str(framework_task.backend)
+        self.queue_name = str(framework_task.queue_name)
 
-def run_task(result: TaskResult[Any, Any], args: list[Any], kwargs: dict[str, Any]) -> Any:
-    """Call the task (async ones too) and return its value as the framework stores it."""
-    task = result.task
-    if task.takes_context:
-        value = task.call(TaskContext(task_result=result), *args, **kwargs)
-    else:
-        value = task.call(*args, **kwargs)
-    try:
-        return normalize_json(value)
-    except (TypeError, ValueError):
-        raise TypeError(
-            f"Task {task.module_path!r} returned {value!r}, which is not JSON; return only "
-            "str, int, float, bool, None, lists and dicts."
-        ) from None
+    def run(self, task: registry.Task[..., Any], payload: Payload, result: Any) -> object:
+        """Call the task (async ones too) and return its value as the framework stores it."""
+        started = to_task_result(result, self.framework_task)
+        _send(task_started, started)
+        framework = started.task
+        if framework.takes_context:
+            value = framework.call(
+                TaskContext(task_result=started), *payload.args, **payload.kwargs
+            )
+        else:
+            value = framework.call(*payload.args, **payload.kwargs)
+        try:
+            return normalize_json(value)
+        except (TypeError, ValueError):
+            raise TypeError(
+                f"Task {framework.module_path!r} returned {value!r}, which is not JSON; return "
+                "only str, int, float, bool, None, lists and dicts."
+            ) from None
 
-
-def run_finished(result: TaskResult[Any, Any], row: Any) -> None:
-    for name in ("finished_at", "last_attempted_at", "worker_ids"):
-        object.__setattr__(result, name, getattr(row, name))
-    object.__setattr__(result, "status", TaskResultStatus(row.status))
-    object.__setattr__(result, "errors", [TaskError(**error) for error in row.errors])
-    object.__setattr__(result, "_return_value", row.return_value)
-    _send(task_finished, result)
+    def finished(self, task: registry.Task[..., Any], result: Any) -> None:
+        _send(task_finished, to_task_result(result, self.framework_task))

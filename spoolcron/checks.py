@@ -22,6 +22,15 @@ spoolcron.W014     no spoolcron mule, and --spooler-frequency is coarser than an
 spoolcron.W015     USE_TZ is off
 =================  ===========================================================
 
+The Tasks framework backend (run by ``SpoolerBackend.check()``, so also without spoolcron in
+``INSTALLED_APPS``):
+
+=================  ===========================================================
+spoolcron.E020     a SpoolerBackend is configured but spoolcron is not installed
+spoolcron.E021     the backend cannot enqueue: bad settings or spool directory
+spoolcron.E022     the backend writes where no uWSGI spooler looks
+=================  ===========================================================
+
 The server checks look at uWSGI's options only inside a uWSGI process; ``manage.py check``
 elsewhere runs the others. The spoolcron mule runs all of them when it starts and stops
 uWSGI on an error.
@@ -30,20 +39,32 @@ uWSGI on an error.
 from __future__ import annotations
 
 import os
-from collections.abc import Sequence
+import sys
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from django.apps import AppConfig
+from django.apps import AppConfig, apps
 from django.conf import settings
 from django.core.checks import CheckMessage, Error, Warning, register
 from django.core.exceptions import ImproperlyConfigured
 
 from .conf import get_settings
-from .entries import collect
+from .core.entries import collect
 
-__all__ = ["ServerOptions", "check_entries", "check_server", "check_settings"]
+__all__ = [
+    "ServerOptions",
+    "check_backend",
+    "check_entries",
+    "check_server",
+    "check_settings",
+    "server_options",
+]
+
+
+def _text(value: Any) -> str:
+    return value.decode() if isinstance(value, bytes) else str(value)
 
 
 @dataclass(frozen=True)
@@ -54,15 +75,48 @@ class ServerOptions:
     spooler_frequency: int
     has_spoolcron_mule: bool
 
+    @classmethod
+    def from_options(cls, opt: Mapping[Any, Any]) -> ServerOptions:
+        """From ``uwsgi.opt`` (keys and values str or bytes, repeated options as lists)."""
+
+        def values(name: str) -> list[str]:
+            value = opt.get(name, opt.get(name.encode()))
+            if value is None:
+                return []
+            listed = value if isinstance(value, list) else [value]
+            return [_text(v) for v in listed if v is not True]
+
+        frequency = values("spooler-frequency")
+        return cls(
+            spooler_dirs=tuple(Path(d) for d in values("spooler")),
+            spooler_frequency=int(frequency[-1]) if frequency else 30,
+            has_spoolcron_mule=any("spoolcron" in m and "mule" in m for m in values("mule")),
+        )
+
 
 def server_options() -> ServerOptions | None:
-    """uWSGI's options when running inside uWSGI, else None."""
-    try:
-        from . import uwsgi as hooks
-    except ImportError:
-        return None
-    options: ServerOptions = hooks.server_options()
-    return options
+    """uWSGI's options when running inside uWSGI, else None.
+
+    uWSGI puts its ``uwsgi`` module in every process it runs Python in; looking it up (not
+    importing it, nor spoolcron.uwsgi with its spooler callable) is how to tell.
+    """
+    server = sys.modules.get("uwsgi")
+    opt = getattr(server, "opt", None)
+    return None if opt is None else ServerOptions.from_options(opt)
+
+
+def _unwritable(spool: Path) -> bool:
+    """An existing spool path that is not a directory this process can write to."""
+    return spool.exists() and (not spool.is_dir() or not os.access(spool, os.W_OK | os.X_OK))
+
+
+def _unspooled(spool: Path, server: ServerOptions) -> bool:
+    """Whether no spooler of this uWSGI looks at ``spool``."""
+    return spool.resolve() not in [d.resolve() for d in server.spooler_dirs]
+
+
+def _dirs(server: ServerOptions) -> str:
+    return ", ".join(repr(str(d.resolve())) for d in server.spooler_dirs) or "none"
 
 
 @register("spoolcron")
@@ -100,7 +154,7 @@ def check_settings(
                 id="spoolcron.W011",
             )
         )
-    elif not spool.is_dir() or not os.access(spool, os.W_OK | os.X_OK):
+    elif _unwritable(spool):
         messages.append(
             Error(
                 f"The spool directory {str(spool)!r} is not a directory this process can write to.",
@@ -142,13 +196,11 @@ def check_server(
         spool = get_settings().spool_dir.resolve()
     except ImproperlyConfigured:
         return []  # reported as E010
-    dirs = [d.resolve() for d in server.spooler_dirs]
-    if spool not in dirs:
+    if _unspooled(spool, server):
         messages.append(
             Error(
                 f"SPOOLCRON['SPOOL_DIR'] is {str(spool)!r} but uWSGI's spooler uses "
-                f"{', '.join(repr(str(d)) for d in dirs)}: jobs would be written where no "
-                "spooler looks.",
+                f"{_dirs(server)}: jobs would be written where no spooler looks.",
                 id="spoolcron.E012",
             )
         )
@@ -166,3 +218,39 @@ def check_server(
                 )
             )
     return messages
+
+
+def check_backend(alias: str, *, server: ServerOptions | None = None) -> list[CheckMessage]:
+    """The checks of the Tasks backend ``alias`` (a SpoolerBackend): E020-E022."""
+    if not apps.is_installed("spoolcron"):
+        return [
+            Error(
+                f"Task backend {alias!r} is a SpoolerBackend but 'spoolcron' is not "
+                "in INSTALLED_APPS, where its results table lives.",
+                id="spoolcron.E020",
+            )
+        ]
+    try:
+        spool = get_settings().spool_dir
+    except ImproperlyConfigured as exc:
+        return [Error(f"Task backend {alias!r} cannot enqueue: {exc}", id="spoolcron.E021")]
+    if _unwritable(spool):
+        return [
+            Error(
+                f"Task backend {alias!r} cannot enqueue: the spool directory {str(spool)!r} "
+                "is not a directory this process can write to.",
+                id="spoolcron.E021",
+            )
+        ]
+    server = server or server_options()
+    if server is None:
+        return []  # not under uWSGI: `manage.py spoolcron health` tells whether one runs
+    if _unspooled(spool, server):
+        return [
+            Error(
+                f"Task backend {alias!r} writes its jobs to {str(spool)!r} but this uWSGI runs "
+                f"no spooler there (spoolers: {_dirs(server)}): its tasks would never run.",
+                id="spoolcron.E022",
+            )
+        ]
+    return []

@@ -1,4 +1,7 @@
-"""The exceptions spoolcron raises: one small hierarchy, ValueError/LookupError where apt."""
+"""The exceptions spoolcron raises: one root, ``SpoolcronError``; each is also the builtin
+(``ValueError``, ``LookupError``, ``OSError``, ``ImproperlyConfigured``) that says what it is.
+
+A base module: every layer may import it, it imports nothing of spoolcron."""
 
 from __future__ import annotations
 
@@ -9,6 +12,8 @@ __all__ = [
     "InvalidArguments",
     "JobNotFound",
     "JobRunning",
+    "PayloadError",
+    "SpoolFileError",
     "SpoolWriteError",
     "SpoolcronError",
     "SpoolcronImproperlyConfigured",
@@ -52,6 +57,14 @@ class BadWhen(SpoolcronError, ValueError):
 
 class InvalidArguments(SpoolcronError, ValueError):
     """Arguments or options a job cannot be enqueued with."""
+
+
+class SpoolFileError(SpoolcronError, ValueError):
+    """A spool file is corrupt or cannot be decoded."""
+
+
+class PayloadError(SpoolcronError, ValueError):
+    """A spool file marked as ours whose body is not a payload we can run."""
 
 
 class JobRunning(SpoolcronError):

@@ -1,28 +1,33 @@
-"""One-off jobs: ``schedule()`` writes a spool file due at ``run_after``; ``Job`` is its handle."""
+"""One-off jobs: ``schedule()`` writes a spool file due at ``run_after``; ``Job`` is its handle.
+
+The enqueue API, an adapter over the layers below: SpoolerBackend enqueues through
+``publish()`` too, and ``Task.schedule`` reaches ``schedule()`` through the registry.
+"""
 
 from __future__ import annotations
 
 import math
 import time
 import uuid
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from functools import partial
-from pathlib import Path
 from typing import Any, Literal
 
 from django.conf import settings as django_settings
 from django.db import transaction
 from django.utils import timezone
 
-from . import heartbeat, spoolfile
 from .conf import get_settings
+from .core.payload import Payload, check_arguments, encode_body, job_file_prefix
+from .core.registry import Task, resolve_task
+from .core.times import utc
 from .exceptions import InvalidArguments, JobRunning
-from .payload import Payload, check_arguments, encode_body, job_file_prefix, write_payload
-from .registry import Task, resolve_task
+from .spool import files, locks
+from .spool.payloads import job_files, write_payload
 
-__all__ = ["Job", "JobStatus", "health", "pending_jobs", "schedule"]
+__all__ = ["Job", "JobStatus", "publish", "schedule", "timestamp_of"]
 
 JobStatus = Literal["pending", "running", "succeeded", "failed", "missing"]
 
@@ -48,49 +53,46 @@ class Job:
     task: str
     run_after: datetime
 
-    def _files(self, directory: Path) -> list[Path]:
-        prefix = job_file_prefix(self.id)
-        try:
-            return sorted(p for p in directory.iterdir() if p.name.startswith(prefix))
-        except FileNotFoundError:
-            return []
-
     @property
     def status(self) -> JobStatus:
         """pending, running, succeeded, failed, or missing (cancelled, pruned, never written)."""
-        from . import results
+        from .storage import results  # models: not importable before Django's apps are
 
         stored = results.stored_status(self.id)
         if stored == "SUCCESSFUL":
             return "succeeded"
         conf = get_settings()
-        for path in self._files(conf.spool_dir):
+        for path in job_files(conf.spool_dir, self.id):
             # A RUNNING result whose file waits unlocked: its spooler died; it runs again.
-            return "running" if spoolfile.is_locked(path) else "pending"
+            return "running" if locks.is_locked(path) else "pending"
         if stored is not None:
             return _STORED_STATUS[stored]
-        if spoolfile.list_quarantined(conf.failed_dir, job_file_prefix(self.id)):
+        if files.list_quarantined(conf.failed_dir, job_file_prefix(self.id)):
             return "failed"
         return "missing"
 
     def cancel(self) -> bool:
         """Remove the pending job; False if it is gone already, JobRunning if it is running."""
-        from . import results
-
         removed = False
-        for path in self._files(get_settings().spool_dir):
-            if spoolfile.remove_if_unlocked(path):
+        for path in job_files(get_settings().spool_dir, self.id):
+            if locks.remove_if_unlocked(path):
                 removed = True
             elif path.exists():
                 raise JobRunning(
                     f"Cannot cancel job {self.id!r}: a spooler is running it right now."
                 )
         if removed:
+            from .storage import results
+
             results.forget(self.id)
         return removed
 
 
-def _timestamp(run_after: datetime | timedelta | float | None, now: float) -> float:
+def timestamp_of(run_after: datetime | timedelta | float | None, now: float) -> float:
+    """The Unix time of a ``run_after`` (default: ``now``); InvalidArguments if unusable.
+
+    Naive datetimes are local time, and refused while USE_TZ is on.
+    """
     if run_after is None:
         return now
     if isinstance(run_after, datetime):
@@ -101,7 +103,10 @@ def _timestamp(run_after: datetime | timedelta | float | None, now: float) -> fl
                     "aware one, e.g. timezone.now() + timedelta(minutes=5)."
                 )
             run_after = timezone.make_aware(run_after)
-        return run_after.timestamp()
+        value = run_after.timestamp()
+        if not math.isfinite(value):
+            raise InvalidArguments(f"run_after={run_after!r} is not a usable time.")
+        return value
     if isinstance(run_after, timedelta):
         return now + run_after.total_seconds()
     if isinstance(run_after, int | float) and not isinstance(run_after, bool):
@@ -141,7 +146,7 @@ def schedule(
     payload = Payload(
         task=task.name,
         job_id=uuid.uuid4().hex,
-        run_after=_timestamp(run_after, current),
+        run_after=timestamp_of(run_after, current),
         args=plain_args,
         kwargs=plain_kwargs,
         meta=dict(meta or {}),
@@ -152,7 +157,7 @@ def schedule(
     return Job(
         id=payload.job_id,
         task=task.name,
-        run_after=datetime.fromtimestamp(payload.run_after, UTC),
+        run_after=utc(payload.run_after),
     )
 
 
@@ -174,7 +179,7 @@ def publish(
             write()
         except FileNotFoundError:
             # Like uWSGI's --spooler, create the directory on first use (mode 0700).
-            spoolfile.ensure_dir(conf.spool_dir)
+            files.ensure_dir(conf.spool_dir)
             write()
         if then is not None:
             then()
@@ -184,53 +189,3 @@ def publish(
         transaction.on_commit(write_now)
     else:
         write_now()
-
-
-def pending_jobs(spool_dir: Path | None = None) -> Iterator[tuple[Path, Payload]]:
-    """Every readable spoolcron spool file in the spool dir with its payload."""
-    from .payload import PayloadError, read_payload
-
-    directory = get_settings().spool_dir if spool_dir is None else spool_dir
-    for path in spoolfile.list_files(directory):
-        try:
-            file = spoolfile.read(path)
-            if file.is_ours:
-                yield path, read_payload(file)
-        except (FileNotFoundError, spoolfile.SpoolFileError, PayloadError):
-            continue
-
-
-def health(*, overdue_after: float = 5.0, now: float | None = None) -> dict[str, Any]:
-    """Numbers for monitoring: pending, overdue, quarantined jobs and whether a spooler is attached.
-
-    A job is overdue when it is due more than ``overdue_after`` seconds ago and still waits.
-    """
-    conf = get_settings()
-    current = time.time() if now is None else now
-    pending = overdue = 0
-    oldest: float | None = None
-    try:
-        paths = spoolfile.list_files(conf.spool_dir)
-    except FileNotFoundError:  # nothing was ever enqueued, and no uWSGI created it
-        paths = []
-    for path in paths:
-        try:
-            due = path.stat().st_mtime
-        except FileNotFoundError:
-            continue
-        pending += 1
-        if current - due > overdue_after:
-            overdue += 1
-            oldest = max(oldest or 0.0, current - due)
-    failed = len(spoolfile.list_quarantined(conf.failed_dir))
-    beat = heartbeat.read(conf.spool_dir, now=current)
-    return {
-        "spool_dir": str(conf.spool_dir),
-        "failed_dir": str(conf.failed_dir),
-        "pending": pending,
-        "overdue": overdue,
-        "oldest_overdue_seconds": oldest,
-        "failed": failed,
-        "spooler_attached": bool(beat and beat.get("spooler_pids")),
-        "spooler_pids": list(beat.get("spooler_pids", [])) if beat else [],
-    }

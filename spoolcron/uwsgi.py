@@ -23,7 +23,6 @@ import contextlib
 import logging
 import os
 import signal
-import time
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -66,8 +65,8 @@ def _is_uwsgidecorators(callable_: Any) -> bool:
 
 def _foreign(path: Path, env: Mapping[Any, Any], args: Mapping[bytes, bytes], body: bytes) -> int:
     """A file spoolcron did not write: the previous callable's, unless that would be unsafe."""
-    from . import spoolfile
     from .conf import get_settings
+    from .spool import files, locks
 
     if _previous_spooler is not None:
         # uwsgidecorators unpickles a file's arguments before it looks up the function the
@@ -87,95 +86,81 @@ def _foreign(path: Path, env: Mapping[Any, Any], args: Mapping[bytes, bytes], bo
             f"Spool file {str(path)!r} is not a spoolcron file and no other spooler "
             "callable is installed."
         )
-    with spoolfile.hold(path, args, body):
-        spoolfile.quarantine(path, get_settings().failed_dir, reason)
+    with locks.hold(path, args, body):
+        files.quarantine(path, get_settings().failed_dir, reason)
     logger.error("spool file quarantined path=%s reason=%s", path, reason)
     return int(uwsgi.SPOOL_RETRY)
 
 
 def spooler(env: Mapping[Any, Any]) -> int:
     """uWSGI's spooler callable: run spoolcron files, hand anything else to the previous one."""
-    from . import spoolfile
+    from .core.payload import MARKER
 
     if (
-        spoolfile.MARKER not in env
+        MARKER not in env
         and _previous_spooler is not None
         and not _is_uwsgidecorators(_previous_spooler)
     ):
         return int(_previous_spooler(env))
     _setup_django()
     from .conf import get_settings
-    from .dispatch import Outcome, give_up, run_spool_file
-    from .payload import MAX_BODY_SIZE
+    from .core.payload import MAX_BODY_SIZE
+    from .runtime.dispatch import give_up, run_spool_file
+    from .spool import codec, files, locks, starts
+    from .storage.recorder import DatabaseRecorder
 
     # A bare file name, relative to the spooler's working directory: its spool dir.
     path = Path(_text(env["spooler_task_name"])).absolute()
     args = {key: value for key, value in env.items() if isinstance(key, bytes)}
     body = env.get("body") or b""
-    if spoolfile.MARKER not in env:
+    if MARKER not in env:
         return _foreign(path, env, args, body)
-    failed_dir = get_settings().failed_dir
+    recorder = DatabaseRecorder()
     # hold(): the spooler's POSIX lock on this file dies if this process opens and closes
     # the file again, so everything below reads it from what uWSGI passed in.
-    with spoolfile.hold(path, args, body) as file:
-        if len(body) > MAX_BODY_SIZE:
-            reason = (
-                f"Spool file {str(path)!r} is too large: its body is {len(body)} bytes, "
-                f"over the {MAX_BODY_SIZE}-byte limit, so it was not read."
-            )
-            spoolfile.quarantine(path, failed_dir, reason)
-            logger.error("spool file quarantined path=%s reason=%s", path, reason)
+    with locks.hold(path, args, body) as file:
+        too_large = codec.too_large(str(path), len(body), MAX_BODY_SIZE)
+        if too_large is not None:
+            files.quarantine(path, get_settings().failed_dir, too_large)
+            logger.error("spool file quarantined path=%s reason=%s", path, too_large)
             return int(uwsgi.SPOOL_RETRY)
         try:
-            starts = spoolfile.record_start(path)
+            started = starts.record_start(path)
         except OSError:
             # A full or read-only disk must not stop jobs: run it, uncounted.
             logger.exception("could not count the start of spool file path=%s", path)
-            starts = 0
-        if starts >= MAX_STARTS:
+            started = 0
+        if started >= MAX_STARTS:
             reason = (
-                f"Spool file {str(path)!r} was started {starts} times and the spooler died "
+                f"Spool file {str(path)!r} was started {started} times and the spooler died "
                 "each time before its task returned (killed, a reload, or "
                 "--spooler-harakiri); it is not run again."
             )
-            give_up(file, reason)
-            spoolfile.clear_starts(path)
+            give_up(file, reason, recorder)
+            starts.clear_starts(path)
             return int(uwsgi.SPOOL_RETRY)
-        if starts:
+        if started:
             logger.warning(
                 "spool file runs again after its spooler died path=%s starts=%d",
                 path,
-                starts + 1,
+                started + 1,
             )
         try:
-            result = run_spool_file(file)
+            result = run_spool_file(file, recorder)
         finally:
-            spoolfile.clear_starts(path)
+            starts.clear_starts(path)
     # A moved (quarantined) file must not be reported done: uWSGI would unlink the name,
     # fail, and kill the spooler. "Retry" finds the name gone on the next scan.
-    if result.outcome in (Outcome.NOT_DUE, Outcome.QUARANTINED, Outcome.FAILED):
-        return int(uwsgi.SPOOL_RETRY)
-    return int(uwsgi.SPOOL_OK)
-
-
-def _option_values(name: str) -> list[str]:
-    value = uwsgi.opt.get(name, uwsgi.opt.get(name.encode()))
-    if value is None:
-        return []
-    values = value if isinstance(value, list) else [value]
-    return [_text(v) for v in values if v is not True]
+    if result.outcome.removes_file:
+        return int(uwsgi.SPOOL_OK)
+    return int(uwsgi.SPOOL_RETRY)
 
 
 def server_options() -> Any:
     """uWSGI's options that spoolcron's system checks look at."""
     from .checks import ServerOptions
 
-    frequency = _option_values("spooler-frequency")
-    return ServerOptions(
-        spooler_dirs=tuple(Path(d) for d in _option_values("spooler")),
-        spooler_frequency=int(frequency[-1]) if frequency else 30,
-        has_spoolcron_mule=any("spoolcron" in m and "mule" in m for m in _option_values("mule")),
-    )
+    return ServerOptions.from_options(uwsgi.opt)
 
 
 def _spooler_pids() -> list[int]:
@@ -188,14 +173,9 @@ def _wake_spoolers() -> None:
             os.kill(pid, signal.SIGUSR1)
 
 
-def _make_beat(waker: Any) -> Any:
-    """The beat, not started yet; None (and uWSGI stopping) if a system check fails."""
+def _checks_pass() -> bool:
+    """Run every spoolcron check; on an error stop uWSGI, as manage.py would refuse to run."""
     from django.core.checks import ERROR, run_checks
-
-    from .beat import Beat
-    from .conf import get_settings
-    from .entries import collect
-    from .ledger import DatabaseLedger
 
     messages = run_checks(tags=["spoolcron"])
     for message in messages:
@@ -203,12 +183,9 @@ def _make_beat(waker: Any) -> Any:
         log("%s (%s)", message.msg, message.id)
     if any(message.level >= ERROR for message in messages):
         logger.critical("spoolcron: system check errors, stopping uWSGI")
-        # Refuse to run with a broken schedule or setup, as manage.py would.
         os.kill(uwsgi.masterpid(), signal.SIGINT)
-        return None
-    entries, _ = collect()
-    conf = get_settings()
-    return Beat(entries, DatabaseLedger(), conf.spool_dir, notify=waker.notify, fsync=conf.fsync)
+        return False
+    return True
 
 
 def _reset_db_connections() -> None:
@@ -218,35 +195,11 @@ def _reset_db_connections() -> None:
         connection.close_if_unusable_or_obsolete()
 
 
-class _Throttled:
-    """Log a recurring failure with its traceback once, then one line every ``every`` s."""
-
-    def __init__(self, what: str, every: float = 30.0) -> None:
-        self.what = what
-        self.every = every
-        self.failures = 0
-        self.last = 0.0
-
-    def failed(self, exc: BaseException, now: float) -> None:
-        self.failures += 1
-        if self.failures == 1:
-            logger.error("%s, retrying", self.what, exc_info=exc)
-            self.last = now
-        elif now - self.last >= self.every:
-            logger.warning("%s, still failing failed_attempts=%d", self.what, self.failures)
-            self.last = now
-
-    def succeeded(self) -> None:
-        if self.failures:
-            logger.warning("%s: works again after failed_attempts=%d", self.what, self.failures)
-        self.failures = 0
-
-
 def _make_private(directory: Path) -> None:
-    from . import spoolfile
+    from .spool import files
 
     try:
-        old = spoolfile.make_private(directory)
+        old = files.make_private(directory)
     except FileNotFoundError:
         return
     if old is not None:
@@ -259,75 +212,51 @@ def _make_private(directory: Path) -> None:
 
 
 def mule() -> None:
-    """The spoolcron mule: runs the beat, wakes the spooler when jobs fall due, heartbeats."""
+    """The spoolcron mule: wires the beat, the waker and the heartbeat into a MuleLoop."""
     _setup_django()
     from django.db import connections
 
-    from . import heartbeat, spoolfile
+    from .checks import ServerOptions
     from .conf import get_settings
-    from .payload import MAX_BODY_SIZE
-    from .waker import Waker
+    from .core.beat import Beat
+    from .core.entries import collect
+    from .core.payload import MAX_BODY_SIZE
+    from .runtime.mule import MuleLoop
+    from .spool import files
+    from .spool.payloads import SpoolFireWriter
+    from .spool.waker import Waker
+    from .storage.ledger import DatabaseLedger
 
     # Inherited from the master across fork: never share them.
     for connection in connections.all():
         connection.close()
     conf = get_settings()
-    spoolfile.ensure_dir(conf.spool_dir)
+    files.ensure_dir(conf.spool_dir)
     # uWSGI creates its --spooler directory mode 0750: job arguments are nobody else's.
     _make_private(conf.spool_dir)
     _make_private(conf.failed_dir)
-    frequency = uwsgi.opt.get("spooler-frequency") or uwsgi.opt.get(b"spooler-frequency")
     waker = Waker(
         conf.spool_dir, _wake_spoolers, failed_dir=conf.failed_dir, max_body=MAX_BODY_SIZE
     )
-    beat = _make_beat(waker)
-    if beat is None:
+    if not _checks_pass():
         return
-    ledger = beat.ledger
-    starting = _Throttled("beat could not read the ledger")
-    beating = _Throttled("could not write the heartbeat")
-    started = False
-    next_start = next_heartbeat = next_prune = 0.0
-    while True:
-        now = time.time()
-        if not started and now >= next_start:
-            # Without the database the beat waits; the waker goes on waking the spooler.
-            try:
-                beat.start()
-            except Exception as exc:
-                starting.failed(exc, now)
-                _reset_db_connections()
-                next_start = now + 1.0
-            else:
-                started = True
-                starting.succeeded()
-                logger.info(
-                    "spoolcron mule started pid=%d spool_dir=%s", os.getpid(), conf.spool_dir
-                )
-        beat_delay = beat.tick() if started else max(0.0, next_start - now)
-        if beat_delay > 0:
-            _reset_db_connections()
-        delay = min(beat_delay, waker.step())
-        now = time.time()
-        if now >= next_heartbeat:
-            next_heartbeat = now + 1.0
-            try:
-                heartbeat.write(
-                    conf.spool_dir,
-                    spooler_pids=_spooler_pids(),
-                    frequency=int(_text(frequency)) if frequency else None,
-                )
-            except OSError as exc:
-                beating.failed(exc, now)
-            else:
-                beating.succeeded()
-        if started and now >= next_prune:
-            next_prune = now + 3600.0
-            try:
-                ledger.prune(keep=conf.history_retention)
-            except Exception:
-                logger.exception("could not prune the run history")
-        time.sleep(delay)
+    entries, _ = collect()
+    ledger = DatabaseLedger()
+    beat = Beat(
+        entries,
+        ledger,
+        SpoolFireWriter(conf.spool_dir, fsync=conf.fsync),
+        notify=waker.notify,
+    )
+    MuleLoop(
+        beat,
+        waker,
+        spool_dir=conf.spool_dir,
+        spooler_pids=_spooler_pids,
+        prune=lambda: ledger.prune(keep=conf.history_retention),
+        refresh=_reset_db_connections,
+        frequency=ServerOptions.from_options(uwsgi.opt).spooler_frequency,
+    ).run()
 
 
 uwsgi.spooler = spooler

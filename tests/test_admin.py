@@ -22,12 +22,14 @@ from django.test import Client
 from freezegun import freeze_time
 
 import tests.schedule_modules.valid  # noqa: F401  (registers its @periodic entry before any test)
-from spoolcron import entries as entries_module
-from spoolcron import operations, spoolfile
+from spoolcron import operations
 from spoolcron.admin.pages import preview
+from spoolcron.core import entries as entries_module
+from spoolcron.core.payload import Payload
 from spoolcron.exceptions import JobNotFound
 from spoolcron.models import FireClaim, JobResult, Run
-from spoolcron.payload import Payload, write_payload
+from spoolcron.spool import files, locks
+from spoolcron.spool.payloads import write_payload
 
 pytestmark = pytest.mark.django_db
 
@@ -110,7 +112,7 @@ def failed_file(failed: Path, job_id: str, reason: str = TRACEBACK, task: str = 
     path = write_payload(
         staging, Payload(task=task, job_id=job_id, run_after=0, args=["x"], attempt=3)
     )
-    return spoolfile.quarantine(path, failed, reason)
+    return files.quarantine(path, failed, reason)
 
 
 # --- the index -------------------------------------------------------------------------------
@@ -193,7 +195,7 @@ def test_entries_page_without_the_ledger(
     def unreadable() -> None:
         raise DatabaseError("no such table: spoolcron_fireclaim")
 
-    monkeypatch.setattr(operations, "_last_fires", unreadable)
+    monkeypatch.setattr(operations.entries, "_last_fires", unreadable)
     page = text(root.get(ENTRIES_URL))
     assert (
         '<p class="errornote">The ledger could not be read (has `manage.py migrate` run?): '
@@ -219,8 +221,8 @@ def test_entries_page_shows_the_problems(
 def test_run_now_writes_a_spool_file(dirs: tuple[Path, Path], root: Client) -> None:
     spool, _ = dirs
     said = act(root, ENTRIES_URL, {"action": "run", "entry": "sunday-report"})
-    [path] = spoolfile.list_files(spool)
-    job = Payload.from_body(spoolfile.read(path).body, name=path.name)
+    [path] = files.list_files(spool)
+    job = Payload.from_body(files.read(path).body, name=path.name)
     assert (job.task, job.kwargs, job.meta) == (
         RECORD,
         {"label": "report"},
@@ -249,7 +251,7 @@ def test_run_now_errors(dirs: tuple[Path, Path], root: Client, settings: Any) ->
     assert act(root, ENTRIES_URL, {"action": "explode", "entry": "every-5s"}) == [
         "Unknown action 'explode': use the page's buttons."
     ]
-    assert spoolfile.list_files(spool) == []
+    assert files.list_files(spool) == []
 
 
 # --- pending jobs ----------------------------------------------------------------------------
@@ -260,8 +262,8 @@ def running(dirs: tuple[Path, Path]) -> Iterator[Path]:
     """A job a spooler is running (this process holds it as the spooler would)."""
     spool, _ = dirs
     path = write_payload(spool, payload("busy", NOW - timedelta(seconds=30), attempt=2))
-    file = spoolfile.read(path)
-    with spoolfile.hold(path, file.args, file.body):
+    file = files.read(path)
+    with locks.hold(path, file.args, file.body):
         yield path
 
 
@@ -319,7 +321,7 @@ def test_cancel_many_says_how_many(dirs: tuple[Path, Path], root: Client) -> Non
     assert act(root, PENDING_URL, {"action": "cancel", "selected": selected}) == [
         "3 jobs cancelled."
     ]
-    assert spoolfile.list_files(spool) == []
+    assert files.list_files(spool) == []
 
 
 def test_pending_jobs_are_paginated(dirs: tuple[Path, Path], root: Client) -> None:
@@ -387,9 +389,9 @@ def test_retry_puts_the_job_back(dirs: tuple[Path, Path], root: Client) -> None:
         f"Job 'broken-job' (task {RECORD}) is back in the spool directory, due now."
     ]
     assert list(failed.iterdir()) == []
-    [again] = spoolfile.list_files(spool)
+    [again] = files.list_files(spool)
     assert again.name.startswith("uwsgi_spoolfile_on_spoolcron_broken-job_1-retry-")
-    assert Payload.from_body(spoolfile.read(again).body, name=again.name).attempt == 1
+    assert Payload.from_body(files.read(again).body, name=again.name).attempt == 1
 
 
 def test_retry_errors(dirs: tuple[Path, Path], root: Client) -> None:
@@ -406,7 +408,7 @@ def test_retry_errors(dirs: tuple[Path, Path], root: Client) -> None:
     )
     assert orphan_said.startswith("Unknown task 'gone.task': no function is registered")
     assert nope_said == f"No failed file 'nope' in {str(failed)!r}."
-    assert spoolfile.list_files(spool) == []
+    assert files.list_files(spool) == []
     assert corrupt.exists()
     assert orphan.exists()
 
@@ -420,7 +422,7 @@ def test_retry_two_files_of_one_job_once(dirs: tuple[Path, Path], root: Client) 
     assert act(root, FAILED_URL, {"action": "retry", "selected": selected}) == [
         f"Job 'twice' (task {RECORD}) is back in the spool directory, due now."
     ]
-    assert len(spoolfile.list_files(spool)) == 1
+    assert len(files.list_files(spool)) == 1
     assert list(failed.iterdir()) == []
 
 
@@ -494,7 +496,7 @@ def test_a_viewer_cannot_act(dirs: tuple[Path, Path], viewer: Client) -> None:
     ]
     for url, data in posts:
         assert viewer.post(url, data).status_code == 403, (url, data)
-    assert spoolfile.list_files(spool) == [later]
+    assert files.list_files(spool) == [later]
     assert broken.exists()
 
 
@@ -528,14 +530,14 @@ def test_only_the_matching_permission_allows_an_action(
     response = client.post(FAILED_URL, {"action": "retry", "selected": [broken.name]})
     assert response.status_code == 302
     assert not broken.exists()
-    assert len(spoolfile.list_files(spool)) == 1
+    assert len(files.list_files(spool)) == 1
 
 
 def test_anonymous_users_go_to_the_login_page(dirs: tuple[Path, Path]) -> None:
     response = Client().post(ENTRIES_URL, {"action": "run", "entry": "every-5s"})
     assert response.status_code == 302
     assert response["Location"].startswith("/admin/login/?next=")
-    assert spoolfile.list_files(dirs[0]) == []
+    assert files.list_files(dirs[0]) == []
 
 
 def test_actions_need_the_csrf_token(dirs: tuple[Path, Path], django_user_model: Any) -> None:
@@ -543,7 +545,7 @@ def test_actions_need_the_csrf_token(dirs: tuple[Path, Path], django_user_model:
     client.force_login(django_user_model.objects.create_superuser("root", "root@example.com"))
     response = client.post(ENTRIES_URL, {"action": "run", "entry": "every-5s"})
     assert response.status_code == 403
-    assert spoolfile.list_files(dirs[0]) == []
+    assert files.list_files(dirs[0]) == []
     page = client.get(ENTRIES_URL).content.decode()
     assert 'name="csrfmiddlewaretoken"' in page
 
@@ -690,7 +692,7 @@ def test_the_readme_dashboard_example(dirs: tuple[Path, Path]) -> None:
         assert client.get(url).status_code == 200, url
     assert "Run now" not in text(client.get(ENTRIES_URL))
     assert client.post(ENTRIES_URL, {"action": "run", "entry": "every-5s"}).status_code == 403
-    assert spoolfile.list_files(dirs[0]) == []
+    assert files.list_files(dirs[0]) == []
 
 
 # --- the operations behind the pages ---------------------------------------------------------

@@ -22,7 +22,6 @@ from django.test import override_settings
 from django.utils import timezone
 
 import spoolcron
-from spoolcron import spoolfile
 from spoolcron._tasks_compat import (
     FRAMEWORK,
     InvalidTask,
@@ -37,14 +36,16 @@ from spoolcron._tasks_compat import (
 )
 from spoolcron.backends import SpoolerBackend
 from spoolcron.checks import ServerOptions
-from spoolcron.dispatch import Outcome, run_spool_file
-from spoolcron.entries import Entry, _resolve
+from spoolcron.core.entries import Entry, _resolve
+from spoolcron.core.payload import Payload
+from spoolcron.core.registry import resolve_task
 from spoolcron.exceptions import InvalidArguments
 from spoolcron.models import JobResult
-from spoolcron.payload import Payload, write_payload
-from spoolcron.registry import resolve_task
-from spoolcron.runner import run_due
+from spoolcron.runtime.dispatch import Outcome
+from spoolcron.spool import codec, files
+from spoolcron.spool.payloads import write_payload
 from tests.conftest import Runs
+from tests.helpers import run_due, run_spool_file
 from tests.testapp import framework_tasks
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -60,9 +61,9 @@ def plain(label: str) -> str:
     return label
 
 
-def the_file(spool_dir: Path) -> spoolfile.SpoolFile:
-    [path] = spoolfile.list_files(spool_dir)
-    return spoolfile.read(path)
+def the_file(spool_dir: Path) -> codec.SpoolFile:
+    [path] = files.list_files(spool_dir)
+    return files.read(path)
 
 
 @pytest.fixture
@@ -167,7 +168,7 @@ def test_a_failing_task_is_failed_with_its_traceback(
     assert result.finished_at is not None
     with pytest.raises(ValueError, match=r"^Task failed$"):
         result.return_value  # noqa: B018
-    assert len(spoolfile.list_quarantined(failed)) == 1
+    assert len(files.list_quarantined(failed)) == 1
 
 
 def test_an_async_task_runs_to_completion(spool_dir: Path, runs: Runs) -> None:
@@ -253,11 +254,11 @@ def test_signals_are_sent_at_enqueue_start_and_finish(
 def test_enqueue_on_commit(spool_dir: Path, signals: list[Any]) -> None:
     with transaction.atomic():
         result = framework_tasks.add.enqueue(1, 2)
-        assert spoolfile.list_files(spool_dir) == []
+        assert files.list_files(spool_dir) == []
         assert signals == []
         # The READY row is in the transaction already.
         assert task_backends["default"].get_result(result.id).status == TaskResultStatus.READY
-    assert len(spoolfile.list_files(spool_dir)) == 1
+    assert len(files.list_files(spool_dir)) == 1
     assert [s[0] for s in signals] == ["enqueued"]
 
 
@@ -272,7 +273,7 @@ def test_a_rolled_back_enqueue_leaves_nothing(spool_dir: Path, signals: list[Any
     with pytest.raises(RuntimeError):
         enqueue_then_fail()
     [result] = enqueued
-    assert spoolfile.list_files(spool_dir) == []
+    assert files.list_files(spool_dir) == []
     assert signals == []
     with pytest.raises(TaskResultDoesNotExist):
         task_backends["default"].get_result(result.id)
@@ -291,7 +292,7 @@ def test_enqueue_on_commit_off(spool_dirs: tuple[Path, Path], settings: Any, opt
     tasks = {"default": {"BACKEND": BACKEND, "OPTIONS": options}}
     with override_settings(TASKS=tasks), transaction.atomic():
         framework_tasks.add.enqueue(1, 2)
-        assert len(spoolfile.list_files(spool)) == 1
+        assert len(files.list_files(spool)) == 1
 
 
 BACKEND = "spoolcron.backends.SpoolerBackend"
@@ -343,7 +344,7 @@ def test_arguments_json_cannot_carry_are_refused(spool_dir: Path) -> None:
         "datetime.datetime(2030, 1, 1, 0, 0, tzinfo=datetime.timezone.utc) is not JSON; the "
         "Tasks framework accepts only str, int, float, bool, None, lists and dicts."
     )
-    assert spoolfile.list_files(spool_dir) == []
+    assert files.list_files(spool_dir) == []
     assert not JobResult.objects.exists()
 
 
@@ -495,7 +496,7 @@ def test_an_unknown_django_task_is_quarantined_and_failed(
     row = JobResult.objects.get(pk="planted")
     assert row.status == "FAILED"
     assert row.errors[0]["exception_class_path"] == "spoolcron.exceptions.UnknownTask"
-    assert len(spoolfile.list_quarantined(failed)) == 1
+    assert len(files.list_quarantined(failed)) == 1
 
 
 def test_a_signal_receiver_that_raises_is_logged_not_fatal(

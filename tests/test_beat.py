@@ -14,22 +14,16 @@ from typing import Any
 import pytest
 
 import schedules
-from spoolcron import spoolfile
-from spoolcron.beat import Beat, fire_job_id, recent_fires
-from spoolcron.entries import ResolvedEntry
-from spoolcron.ledger import DatabaseLedger
+from spoolcron.core.beat import Beat, fire_job_id, recent_fires
+from spoolcron.core.entries import ResolvedEntry
 from spoolcron.models import FireClaim
+from spoolcron.spool import files
+from spoolcron.spool.payloads import SpoolFireWriter
+from spoolcron.storage.ledger import DatabaseLedger
+from tests.helpers import Clock
 from tests.testapp import tasks
 
 T0 = datetime(2026, 11, 23, 12, 0, tzinfo=UTC).timestamp()
-
-
-class Clock:
-    def __init__(self, now: float) -> None:
-        self.now = now
-
-    def __call__(self) -> float:
-        return self.now
 
 
 class MemoryLedger:
@@ -77,13 +71,11 @@ def entry(expr: str, name: str = "e", **options: Any) -> ResolvedEntry:
 
 
 def fire_times(spool_dir: Path) -> list[float]:
-    return sorted(
-        json.loads(spoolfile.read(p).body)["run_after"] for p in spoolfile.list_files(spool_dir)
-    )
+    return sorted(json.loads(files.read(p).body)["run_after"] for p in files.list_files(spool_dir))
 
 
 def make(tmp_path: Path, entries: list[ResolvedEntry], ledger: MemoryLedger, clock: Clock) -> Beat:
-    beat = Beat(entries, ledger, tmp_path, clock=clock, lead=0.5, late_after=5.0)
+    beat = Beat(entries, ledger, SpoolFireWriter(tmp_path), clock=clock, lead=0.5, late_after=5.0)
     beat.start()
     return beat
 
@@ -97,10 +89,10 @@ def test_fires_are_written_lead_seconds_ahead_due_at_the_fire_time(tmp_path: Pat
     clock.now = T0 + 4.5
     beat.tick()
     assert fire_times(tmp_path) == [T0 + 5]
-    [path] = spoolfile.list_files(tmp_path)
+    [path] = files.list_files(tmp_path)
     assert path.name == f"uwsgi_spoolfile_on_spoolcron_{fire_job_id('e', T0 + 5)}_1"
-    assert spoolfile.read(path).at == T0 + 5
-    body = json.loads(spoolfile.read(path).body)
+    assert files.read(path).at == T0 + 5
+    body = json.loads(files.read(path).body)
     assert (body["entry"], body["args"], body["meta"]) == ("e", ["e"], {"overlap": "skip"})
 
 
@@ -260,7 +252,7 @@ def test_database_ledger_claims_each_fire_once(tmp_path: Path) -> None:
 
     def write() -> Path:
         written.append(1)
-        return spoolfile.write(tmp_path, "uwsgi_spoolfile_on_x", {b"a": b"b"}, exclusive=True)
+        return files.write(tmp_path, "uwsgi_spoolfile_on_x", {b"a": b"b"}, exclusive=True)
 
     assert ledger.claim("e", T0, "job-1", write) is True
     assert ledger.claim("e", T0, "job-1", write) is False

@@ -22,12 +22,13 @@ from freezegun import freeze_time
 
 import spoolcron
 import tests.schedule_modules.valid  # noqa: F401  (registers its @periodic entry before any test)
-from spoolcron import entries as entries_module
-from spoolcron import heartbeat, spoolfile
+from spoolcron.core import entries as entries_module
+from spoolcron.core.payload import Payload
 from spoolcron.models import FireClaim, Run
-from spoolcron.payload import Payload, write_payload
-from spoolcron.runner import run_due
+from spoolcron.spool import files, heartbeat, locks
+from spoolcron.spool.payloads import write_payload
 from tests.conftest import Runs
+from tests.helpers import run_due
 from tests.testapp import tasks
 
 REPO = Path(__file__).parents[1]
@@ -268,8 +269,8 @@ def test_jobs_lists_pending_and_running_jobs(valid: tuple[Path, Path]) -> None:
     spool, _ = valid
     write_payload(spool, payload("job-a", NOW + timedelta(hours=1)))
     path = write_payload(spool, payload("job-b", NOW - timedelta(seconds=30), attempt=2))
-    file = spoolfile.read(path)
-    with freeze_time(NOW), spoolfile.hold(path, file.args, file.body):  # as a spooler would
+    file = files.read(path)
+    with freeze_time(NOW), locks.hold(path, file.args, file.body):  # as a spooler would
         out, _ = spoolcron_command("jobs")
         document = json.loads(spoolcron_command("jobs", "--json")[0])
     assert out.splitlines() == [
@@ -341,12 +342,12 @@ def test_cancel(spool_dirs: tuple[Path, Path]) -> None:
 def test_cancel_a_running_or_failed_job(spool_dirs: tuple[Path, Path]) -> None:
     spool, failed = spool_dirs
     path = write_payload(spool, payload("busy", NOW))
-    file = spoolfile.read(path)
-    with spoolfile.hold(path, file.args, file.body):
+    file = files.read(path)
+    with locks.hold(path, file.args, file.body):
         error = failing("cancel", "busy")
     assert str(error) == "Cannot cancel job 'busy': a spooler is running it right now."
     assert error.returncode == 1
-    spoolfile.quarantine(path, failed, "it broke")
+    files.quarantine(path, failed, "it broke")
     error = failing("cancel", "busy")
     assert str(error) == (
         f"Job 'busy' is not pending: it failed and is in {str(failed)!r}; "
@@ -370,9 +371,9 @@ def test_retry_puts_a_failed_job_back_and_it_runs(
         "due now.\n"
     )
     assert list(failed.iterdir()) == []  # the failed file and its reason are gone
-    [path] = spoolfile.list_files(spool)
+    [path] = files.list_files(spool)
     assert path.name.startswith(f"uwsgi_spoolfile_on_spoolcron_{job.id}_1-retry-")
-    again = Payload.from_body(spoolfile.read(path).body, name=path.name)
+    again = Payload.from_body(files.read(path).body, name=path.name)
     assert (again.attempt, again.args, again.kwargs) == (1, ["r"], {"fail_times": 3})
     assert before - 1 <= again.run_after <= time.time()
     assert spoolcron.Job(job.id, job.task, job.run_after).status == "pending"
@@ -402,8 +403,8 @@ def test_retry_errors(spool_dirs: tuple[Path, Path]) -> None:
 def test_run_enqueues_an_entry_now(valid: tuple[Path, Path]) -> None:
     spool, _ = valid
     out, _ = spoolcron_command("run", "sunday-report")
-    [path] = spoolfile.list_files(spool)
-    job = Payload.from_body(spoolfile.read(path).body, name=path.name)
+    [path] = files.list_files(spool)
+    job = Payload.from_body(files.read(path).body, name=path.name)
     assert out == (
         f"Enqueued job {job.job_id!r} running entry 'sunday-report' "
         "(task tests.testapp.tasks.record) now.\n"
@@ -514,7 +515,7 @@ def test_health_healthy_then_overdue_then_quarantined(spool_dirs: tuple[Path, Pa
         "Unhealthy: 1 job(s) are overdue by more than 60 s, the oldest by 12"
     )
 
-    spoolfile.quarantine(spool / "uwsgi_spoolfile_on_spoolcron_stuck_1", failed, "broken")
+    files.quarantine(spool / "uwsgi_spoolfile_on_spoolcron_stuck_1", failed, "broken")
     heartbeat.write(spool, spooler_pids=[os.getpid()], frequency=None)
     json_out = StringIO()
     with pytest.raises(CommandError) as quarantined:

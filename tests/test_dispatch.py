@@ -8,20 +8,22 @@ from pathlib import Path
 import pytest
 
 import spoolcron
-from spoolcron import spoolfile
-from spoolcron.dispatch import Outcome, run_spool_file
-from spoolcron.payload import Payload, write_payload
+from spoolcron.core.payload import Payload
+from spoolcron.runtime.dispatch import Outcome
+from spoolcron.spool import codec, files
+from spoolcron.spool.payloads import write_payload
 from tests.conftest import Runs
+from tests.helpers import run_spool_file
 from tests.testapp import tasks
 
 # transaction=True: inside a test transaction schedule() would wait for a commit.
 pytestmark = pytest.mark.django_db(transaction=True)
 
 
-def the_file(spool_dir: Path) -> spoolfile.SpoolFile:
-    files = spoolfile.list_files(spool_dir)
-    assert len(files) == 1, files
-    return spoolfile.read(files[0])
+def the_file(spool_dir: Path) -> codec.SpoolFile:
+    found = files.list_files(spool_dir)
+    assert len(found) == 1, found
+    return files.read(found[0])
 
 
 def reason_of(failed: Path) -> str:
@@ -82,7 +84,7 @@ def test_last_attempt_goes_to_failed_with_traceback(
     job = tasks.always_fails.schedule(["boom"])
     result = run_spool_file(the_file(spool))
     assert result.outcome is Outcome.FAILED
-    assert spoolfile.list_files(spool) == []
+    assert files.list_files(spool) == []
     reason = reason_of(failed)
     assert reason.startswith(
         "Task 'tests.testapp.tasks.always_fails' failed on attempt 1 of 1.\nTraceback"
@@ -103,21 +105,21 @@ def test_unknown_task_is_quarantined_and_never_imported(
         "Unknown task 'os.system': no function is registered under that name with "
         "@spoolcron.task (is its module imported, e.g. from an app's tasks.py?)."
     )
-    assert spoolfile.list_files(spool) == []
+    assert files.list_files(spool) == []
 
 
 def test_undecodable_body_is_quarantined(spool_dirs: tuple[Path, Path]) -> None:
     spool, failed = spool_dirs
-    path = spoolfile.write(
-        spool, "uwsgi_spoolfile_on_spoolcron_bad_1", {spoolfile.MARKER: b"1"}, b"{not json"
+    path = files.write(
+        spool, "uwsgi_spoolfile_on_spoolcron_bad_1", {codec.MARKER: b"1"}, b"{not json"
     )
-    assert run_spool_file(spoolfile.read(path)).outcome is Outcome.QUARANTINED
+    assert run_spool_file(files.read(path)).outcome is Outcome.QUARANTINED
     assert reason_of(failed).startswith(f"Spool file {str(path)!r} has a body that is not JSON: ")
 
 
 def test_not_ours_is_left_alone(spool_dir: Path) -> None:
-    path = spoolfile.write(spool_dir, "uwsgi_spoolfile_on_other", {b"a": b"b"}, b"")
-    assert run_spool_file(spoolfile.read(path)).outcome is Outcome.NOT_OURS
+    path = files.write(spool_dir, "uwsgi_spoolfile_on_other", {b"a": b"b"}, b"")
+    assert run_spool_file(files.read(path)).outcome is Outcome.NOT_OURS
     assert path.exists()
 
 
@@ -136,8 +138,8 @@ def test_the_end_of_a_run_the_database_missed_is_written_before_the_next_run(
     for one its process abandoned (which would read "failed")."""
     from django.db import DatabaseError
 
-    from spoolcron import history
     from spoolcron.models import Run
+    from spoolcron.storage import history
 
     real_record_end = history._record_end
 

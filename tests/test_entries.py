@@ -11,8 +11,8 @@ from django.core.management import call_command
 from django.core.management.base import SystemCheckError
 
 import schedules
-from spoolcron.entries import collect
-from spoolcron.registry import get_task
+from spoolcron.core.entries import collect
+from spoolcron.core.registry import get_task
 
 VALID = "tests.schedule_modules.valid"
 BROKEN = "tests.schedule_modules.broken"

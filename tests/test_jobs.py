@@ -10,7 +10,7 @@ import pytest
 from django.db import transaction
 
 import spoolcron
-from spoolcron import spoolfile
+from spoolcron.spool import codec, files
 from tests.testapp import tasks
 
 NOW = 1_800_000_000.25  # an injected clock for the enqueue time
@@ -20,10 +20,10 @@ def clock() -> float:
     return NOW
 
 
-def only_file(spool_dir: Path) -> spoolfile.SpoolFile:
-    files = spoolfile.list_files(spool_dir)
-    assert len(files) == 1, files
-    return spoolfile.read(files[0])
+def only_file(spool_dir: Path) -> codec.SpoolFile:
+    found = files.list_files(spool_dir)
+    assert len(found) == 1, found
+    return files.read(found[0])
 
 
 @pytest.mark.django_db(transaction=True)  # Job.status reads the results store
@@ -67,7 +67,7 @@ def test_naive_datetime_is_refused_with_use_tz(spool_dir: Path) -> None:
         "run_after=datetime.datetime(2030, 1, 1, 9, 0) is a naive datetime while USE_TZ is on; "
         "pass an aware one, e.g. timezone.now() + timedelta(minutes=5)."
     )
-    assert spoolfile.list_files(spool_dir) == []
+    assert files.list_files(spool_dir) == []
 
 
 def test_naive_datetime_is_local_time_without_use_tz(spool_dir: Path, settings: object) -> None:
@@ -115,7 +115,7 @@ def test_arguments_json_cannot_carry_are_refused_at_enqueue(spool_dir: Path) -> 
         "Cannot schedule task 'tests.testapp.tasks.record': args[1] = {1, 2} "
         "cannot be stored as JSON."
     )
-    assert spoolfile.list_files(spool_dir) == []
+    assert files.list_files(spool_dir) == []
 
 
 def test_django_json_types_travel_as_strings(spool_dir: Path) -> None:
@@ -172,8 +172,8 @@ def test_delay_sugar(spool_dir: Path) -> None:
 def test_inside_a_transaction_the_file_is_written_on_commit(spool_dir: Path) -> None:
     with transaction.atomic():
         tasks.record.schedule(["x"])
-        assert spoolfile.list_files(spool_dir) == []
-    assert len(spoolfile.list_files(spool_dir)) == 1
+        assert files.list_files(spool_dir) == []
+    assert len(files.list_files(spool_dir)) == 1
 
 
 @pytest.mark.django_db(transaction=True)
@@ -185,14 +185,14 @@ def test_rolled_back_transaction_writes_nothing(spool_dir: Path) -> None:
 
     with pytest.raises(RuntimeError):
         enqueue_then_fail()
-    assert spoolfile.list_files(spool_dir) == []
+    assert files.list_files(spool_dir) == []
 
 
 @pytest.mark.django_db(transaction=True)
 def test_on_commit_opt_out_writes_at_once(spool_dir: Path) -> None:
     with transaction.atomic():
         tasks.record.schedule(["x"], on_commit=False)
-        assert len(spoolfile.list_files(spool_dir)) == 1
+        assert len(files.list_files(spool_dir)) == 1
 
 
 @pytest.mark.django_db(transaction=True)  # Job.status reads the results store
@@ -207,7 +207,7 @@ def test_spool_dir_is_created_when_missing(tmp_path: Path, settings: object) -> 
     spool = tmp_path / "new" / "spool"
     settings.SPOOLCRON = {"SPOOL_DIR": str(spool)}  # type: ignore[attr-defined]
     tasks.record.schedule(["x"])
-    assert len(spoolfile.list_files(spool)) == 1
+    assert len(files.list_files(spool)) == 1
     assert spool.stat().st_mode & 0o777 == 0o700
 
 

@@ -65,7 +65,7 @@ def test_the_jobs_example_runs(myapp: Path) -> None:
 
 
 def test_the_entries_example_passes_the_checks(myapp: Path) -> None:
-    from spoolcron.entries import collect
+    from spoolcron.core.entries import collect
 
     importlib.import_module("myapp.tasks")  # registers the tasks, as the app config would
     entries, problems = collect()
@@ -77,7 +77,7 @@ def test_the_entries_example_passes_the_checks(myapp: Path) -> None:
 @pytest.mark.django_db(transaction=True)
 def test_the_tasks_framework_example_runs(myapp: Path) -> None:
     from spoolcron._tasks_compat import TaskResultStatus
-    from spoolcron.runner import run_due
+    from tests.helpers import run_due
 
     [example] = [
         b for b in python_blocks() if b.startswith("from datetime import timedelta\n\nfrom django")

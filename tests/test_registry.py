@@ -3,7 +3,7 @@ from __future__ import annotations
 import pytest
 
 import spoolcron
-from spoolcron.registry import get_task, resolve_task
+from spoolcron.core.registry import get_task, resolve_task
 from tests.testapp import tasks
 
 

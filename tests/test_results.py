@@ -12,21 +12,22 @@ import pytest
 from django.db import DatabaseError
 
 import spoolcron
-from spoolcron import spoolfile
-from spoolcron.dispatch import Outcome, run_spool_file
-from spoolcron.ledger import DatabaseLedger
+from spoolcron.core.payload import Payload
 from spoolcron.models import JobResult
-from spoolcron.payload import Payload, write_payload
-from spoolcron.runner import run_due
+from spoolcron.runtime.dispatch import Outcome
+from spoolcron.spool import codec, files
+from spoolcron.spool.payloads import write_payload
+from spoolcron.storage.ledger import DatabaseLedger
 from tests.conftest import Runs
+from tests.helpers import run_due, run_spool_file
 from tests.testapp import tasks
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
 
-def the_file(spool_dir: Path) -> spoolfile.SpoolFile:
-    [path] = spoolfile.list_files(spool_dir)
-    return spoolfile.read(path)
+def the_file(spool_dir: Path) -> codec.SpoolFile:
+    [path] = files.list_files(spool_dir)
+    return files.read(path)
 
 
 def test_schedule_writes_no_row_and_the_spooler_writes_it(spool_dir: Path, runs: Runs) -> None:
@@ -67,7 +68,7 @@ def test_a_retry_is_ready_again_with_the_error(spool_dir: Path, runs: Runs) -> N
     assert error["exception_class_path"] == "builtins.RuntimeError"
     assert error["traceback"].endswith("RuntimeError: flaky f failing on purpose, attempt 1\n")
     assert job.status == "pending"  # the retry's file waits
-    spoolfile.list_files(spool_dir)[0].unlink()  # the first attempt's file, as uWSGI would
+    files.list_files(spool_dir)[0].unlink()  # the first attempt's file, as uWSGI would
     assert run_spool_file(the_file(spool_dir), sleep=lambda s: None).outcome is Outcome.SUCCEEDED
     row.refresh_from_db()
     assert (row.status, row.attempts, len(row.errors)) == ("SUCCESSFUL", 2, 1)
@@ -142,7 +143,7 @@ def test_a_database_that_fails_does_not_stop_the_job(
 
 
 def test_cancel_forgets_the_result(spool_dir: Path) -> None:
-    from spoolcron import results
+    from spoolcron.storage import results
 
     job = tasks.record.schedule(["x"], run_after=60)
     results.record_enqueued(

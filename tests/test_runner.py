@@ -10,10 +10,10 @@ from pathlib import Path
 import pytest
 
 import spoolcron
-from spoolcron import spoolfile
-from spoolcron.dispatch import Outcome
-from spoolcron.runner import run_due
+from spoolcron.runtime.dispatch import Outcome
+from spoolcron.spool import files
 from tests.conftest import Runs
+from tests.helpers import run_due
 from tests.testapp import tasks
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -35,14 +35,14 @@ def test_runs_what_is_due_in_order_and_leaves_the_rest(spool_dir: Path, runs: Ru
     assert [r.outcome for r in results] == [Outcome.SUCCEEDED, Outcome.SUCCEEDED]
     assert runs.labels() == ["first", "second"]
     assert later.status == "pending"
-    assert len(spoolfile.list_files(spool_dir)) == 1
+    assert len(files.list_files(spool_dir)) == 1
 
 
 def test_until_runs_future_jobs_now(spool_dir: Path, runs: Runs) -> None:
     tasks.record.schedule(["in-an-hour"], run_after=3600)
     run_due(until=time.time() + 7200)
     assert runs.labels() == ["in-an-hour"]
-    assert spoolfile.list_files(spool_dir) == []
+    assert files.list_files(spool_dir) == []
 
 
 def test_failures_retry_as_new_files_then_fail(spool_dirs: tuple[Path, Path], runs: Runs) -> None:
@@ -53,12 +53,12 @@ def test_failures_retry_as_new_files_then_fail(spool_dirs: tuple[Path, Path], ru
         outcomes += [r.outcome for r in run_due(until=time.time() + 3600 * hour)]
     assert outcomes == [Outcome.RETRYING, Outcome.RETRYING, Outcome.FAILED]
     assert job.status == "failed"
-    assert spoolfile.list_files(spool) == []
+    assert files.list_files(spool) == []
 
 
 def test_a_file_locked_by_a_spooler_is_left_alone(spool_dir: Path, runs: Runs) -> None:
     job = tasks.record.schedule(["busy"])
-    [path] = spoolfile.list_files(spool_dir)
+    [path] = files.list_files(spool_dir)
     # Another process takes the lock uWSGI's spooler takes on a file it runs.
     holder = subprocess.Popen(
         [sys.executable, "-c", LOCK_HOLDER, str(path)],

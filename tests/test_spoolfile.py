@@ -16,8 +16,9 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from spoolcron import spoolfile
-from spoolcron.spoolfile import PREFIX, SpoolFileError
+from spoolcron.exceptions import SpoolFileError
+from spoolcron.spool import codec, files, locks
+from spoolcron.spool.codec import PREFIX
 
 NAME = PREFIX + "unit"
 
@@ -43,32 +44,32 @@ def pair(key: bytes, value: bytes) -> bytes:
 
 @given(arg_dicts, st.binary(max_size=2000))
 def test_encode_decode_round_trip(args: dict[bytes, bytes], body: bytes) -> None:
-    assert spoolfile.decode(spoolfile.encode(args, body)) == (args, body)
+    assert codec.decode(codec.encode(args, body)) == (args, body)
 
 
 def test_encode_layout_matches_uwsgi() -> None:
-    data = spoolfile.encode({b"ab": b"xyz", b"k": b""}, b"BODY")
+    data = codec.encode({b"ab": b"xyz", b"k": b""}, b"BODY")
 
     assert data == header(14) + b"\x02\x00ab\x03\x00xyz" + b"\x01\x00k\x00\x00" + b"BODY"
 
 
 def test_encode_accepts_the_largest_block() -> None:
     value = b"v" * (0xFFFF - 2 - 1 - 2)
-    args, body = spoolfile.decode(spoolfile.encode({b"k": value}))
+    args, body = codec.decode(codec.encode({b"k": value}))
     assert args == {b"k": value}
     assert body == b""
 
 
 def test_encode_refuses_an_empty_key() -> None:
     with pytest.raises(ValueError, match=r"^Spool file argument key b'' is empty, which uWSGI"):
-        spoolfile.encode({b"": b"x"})
+        codec.encode({b"": b"x"})
 
 
 def test_encode_refuses_an_oversized_key() -> None:
     key = b"k" * 65536
     message = f"Spool file argument key {b'k' * 32!r}... is 65536 bytes long; the limit is 65535."
     with pytest.raises(ValueError, match=exactly(message)):
-        spoolfile.encode({key: b""})
+        codec.encode({key: b""})
 
 
 def test_encode_refuses_an_oversized_value() -> None:
@@ -77,7 +78,7 @@ def test_encode_refuses_an_oversized_value() -> None:
         "put large data in the body."
     )
     with pytest.raises(ValueError, match=exactly(message)):
-        spoolfile.encode({b"payload": b"x" * 70000})
+        codec.encode({b"payload": b"x" * 70000})
 
 
 def test_encode_refuses_an_oversized_block() -> None:
@@ -86,14 +87,14 @@ def test_encode_refuses_an_oversized_block() -> None:
         "put large data in the body."
     )
     with pytest.raises(ValueError, match=exactly(message)):
-        spoolfile.encode({b"a": b"x" * 40000, b"b": b"y" * 40000})
+        codec.encode({b"a": b"x" * 40000, b"b": b"y" * 40000})
 
 
 def test_encode_refuses_str() -> None:
     with pytest.raises(TypeError, match=r"^Spool file argument key 'a' is not bytes\.$"):
-        spoolfile.encode({"a": b"x"})  # type: ignore[dict-item]
+        codec.encode({"a": b"x"})  # type: ignore[dict-item]
     with pytest.raises(TypeError, match=r"^Spool file argument b'a' has a value that is not"):
-        spoolfile.encode({b"a": "x"})  # type: ignore[dict-item]
+        codec.encode({b"a": "x"})  # type: ignore[dict-item]
 
 
 @pytest.mark.parametrize(
@@ -119,13 +120,13 @@ def test_encode_refuses_str() -> None:
 )
 def test_decode_names_the_corruption(data: bytes, why: str) -> None:
     with pytest.raises(SpoolFileError) as info:
-        spoolfile.decode(data, name="/x/uwsgi_spoolfile_on_a")
+        codec.decode(data, name="/x/uwsgi_spoolfile_on_a")
     assert str(info.value) == f"Spool file '/x/uwsgi_spoolfile_on_a' is corrupt: {why}."
 
 
 def test_decode_keeps_the_last_duplicate_key_like_uwsgi() -> None:
     data = header(12) + pair(b"k", b"1") + pair(b"k", b"2")
-    assert spoolfile.decode(data) == ({b"k": b"2"}, b"")
+    assert codec.decode(data) == ({b"k": b"2"}, b"")
 
 
 def test_spool_file_error_is_a_value_error() -> None:
@@ -137,16 +138,16 @@ def test_spool_file_error_is_a_value_error() -> None:
 
 @pytest.fixture
 def spool(tmp_path: Path) -> Path:
-    return spoolfile.ensure_dir(tmp_path / "spool")
+    return files.ensure_dir(tmp_path / "spool")
 
 
 def test_write_then_read(spool: Path) -> None:
     at = 1_900_000_000.25
-    path = spoolfile.write(spool, NAME, {spoolfile.MARKER: b"1"}, b"body", at=at)
+    path = files.write(spool, NAME, {codec.MARKER: b"1"}, b"body", at=at)
 
     assert path == spool / NAME
-    sf = spoolfile.read(path)
-    assert sf == spoolfile.SpoolFile(path=path, args={b"spoolcron": b"1"}, body=b"body", at=at)
+    sf = files.read(path)
+    assert sf == codec.SpoolFile(path=path, args={b"spoolcron": b"1"}, body=b"body", at=at)
     assert sf.is_ours
     assert os.stat(path).st_mtime == at
     assert int(os.stat(path).st_mtime) == 1_900_000_000  # what uWSGI compares with time(NULL)
@@ -156,30 +157,30 @@ def test_write_then_read(spool: Path) -> None:
 
 def test_write_without_at_is_due_now(spool: Path) -> None:
     before = time.time()
-    sf = spoolfile.read(spoolfile.write(spool, NAME, {b"k": b"v"}))
+    sf = files.read(files.write(spool, NAME, {b"k": b"v"}))
     assert before - 1 <= sf.at <= time.time() + 1
     assert not sf.is_ours
 
 
 def test_write_with_fsync(spool: Path) -> None:
-    path = spoolfile.write(spool, NAME, {b"k": b"v"}, fsync=True, exclusive=True)
-    assert spoolfile.read(path).args == {b"k": b"v"}
+    path = files.write(spool, NAME, {b"k": b"v"}, fsync=True, exclusive=True)
+    assert files.read(path).args == {b"k": b"v"}
 
 
 def test_write_replaces_by_default(spool: Path) -> None:
-    spoolfile.write(spool, NAME, {b"n": b"1"})
-    spoolfile.write(spool, NAME, {b"n": b"2"})
-    assert spoolfile.read(spool / NAME).args == {b"n": b"2"}
+    files.write(spool, NAME, {b"n": b"1"})
+    files.write(spool, NAME, {b"n": b"2"})
+    assert files.read(spool / NAME).args == {b"n": b"2"}
 
 
 def test_exclusive_write_keeps_the_first_file(spool: Path) -> None:
-    spoolfile.write(spool, NAME, {b"n": b"1"}, at=100, exclusive=True)
+    files.write(spool, NAME, {b"n": b"1"}, at=100, exclusive=True)
 
     with pytest.raises(FileExistsError) as info:
-        spoolfile.write(spool, NAME, {b"n": b"2"}, at=200, exclusive=True)
+        files.write(spool, NAME, {b"n": b"2"}, at=200, exclusive=True)
 
     assert info.value.filename == str(spool / NAME)
-    first = spoolfile.read(spool / NAME)
+    first = files.read(spool / NAME)
     assert (first.args, first.at) == ({b"n": b"1"}, 100)
     assert os.listdir(spool) == [NAME]
 
@@ -195,7 +196,7 @@ def test_exclusive_write_keeps_the_first_file(spool: Path) -> None:
 )
 def test_write_refuses_bad_names(spool: Path, name: str, message: str) -> None:
     with pytest.raises(ValueError, match=exactly(message)):
-        spoolfile.write(spool, name, {b"k": b"v"})
+        files.write(spool, name, {b"k": b"v"})
     assert os.listdir(spool) == []
 
 
@@ -208,20 +209,20 @@ def test_failed_write_leaves_nothing(
 
     monkeypatch.setattr(os, failing, fail)
     with pytest.raises(OSError, match="No space left"):
-        spoolfile.write(spool, NAME, {b"k": b"v"}, at=1.0, fsync=True, exclusive=failing == "link")
+        files.write(spool, NAME, {b"k": b"v"}, at=1.0, fsync=True, exclusive=failing == "link")
     monkeypatch.undo()
     assert os.listdir(spool) == []
 
 
 def test_encoding_errors_happen_before_any_file(spool: Path) -> None:
     with pytest.raises(ValueError, match="limit"):
-        spoolfile.write(spool, NAME, {b"k": b"x" * 70000})
+        files.write(spool, NAME, {b"k": b"x" * 70000})
     assert os.listdir(spool) == []
 
 
 def test_read_passes_file_not_found_through(spool: Path) -> None:
     with pytest.raises(FileNotFoundError):
-        spoolfile.read(spool / NAME)
+        files.read(spool / NAME)
 
 
 def test_read_names_the_corrupt_file(spool: Path) -> None:
@@ -229,19 +230,19 @@ def test_read_names_the_corrupt_file(spool: Path) -> None:
     path.write_bytes(header(120) + b"1234567")
     message = f"Spool file {str(path)!r} is corrupt: header says 120 bytes of arguments"
     with pytest.raises(SpoolFileError, match=exactly(message + " but only 7 follow.")):
-        spoolfile.read(path)
+        files.read(path)
 
 
 def test_list_files_only_lists_spool_files(spool: Path) -> None:
-    b = spoolfile.write(spool, PREFIX + "b", {b"k": b"v"})
-    a = spoolfile.write(spool, PREFIX + "a", {b"k": b"v"})
+    b = files.write(spool, PREFIX + "b", {b"k": b"v"})
+    a = files.write(spool, PREFIX + "a", {b"k": b"v"})
     (spool / ".spoolcron-tmp-xyz").write_bytes(b"partial")
     (spool / "other").write_bytes(b"")
     (spool / (PREFIX + "dir")).mkdir()
     (spool / "7").mkdir()
     (spool / (PREFIX + "link")).symlink_to(a)
 
-    assert spoolfile.list_files(spool) == [a, b]
+    assert files.list_files(spool) == [a, b]
 
 
 # --- locks ------------------------------------------------------------------------------
@@ -279,24 +280,24 @@ def foreign_lock() -> Iterator[Callable[[Path], int]]:
 
 
 def test_lock_state_of_a_pending_file(spool: Path) -> None:
-    path = spoolfile.write(spool, NAME, {b"k": b"v"})
-    assert spoolfile.lock_owner(path) is None
-    assert not spoolfile.is_locked(path)
-    assert not spoolfile.is_locked(spool / (PREFIX + "missing"))
+    path = files.write(spool, NAME, {b"k": b"v"})
+    assert locks.lock_owner(path) is None
+    assert not locks.is_locked(path)
+    assert not locks.is_locked(spool / (PREFIX + "missing"))
 
 
 def test_a_locked_file_is_reported_and_not_removed(
     spool: Path, foreign_lock: Callable[[Path], int]
 ) -> None:
-    path = spoolfile.write(spool, NAME, {b"k": b"v"})
+    path = files.write(spool, NAME, {b"k": b"v"})
     pid = foreign_lock(path)
 
-    assert spoolfile.lock_owner(path) == pid
-    assert spoolfile.is_locked(path)
-    assert spoolfile.remove_if_unlocked(path) is False
+    assert locks.lock_owner(path) == pid
+    assert locks.is_locked(path)
+    assert locks.remove_if_unlocked(path) is False
     assert path.exists()
     with pytest.raises(BlockingIOError) as info:
-        spoolfile.quarantine(path, spool.parent / "failed", "broken")
+        files.quarantine(path, spool.parent / "failed", "broken")
     assert info.value.strerror == (
         f"Spool file {str(path)!r} is being run by a spooler and cannot be quarantined"
     )
@@ -304,54 +305,54 @@ def test_a_locked_file_is_reported_and_not_removed(
 
 
 def test_portable_lock_test_fallback(spool: Path, foreign_lock: Callable[[Path], int]) -> None:
-    path = spoolfile.write(spool, NAME, {b"k": b"v"})
+    path = files.write(spool, NAME, {b"k": b"v"})
     fd = os.open(path, os.O_RDWR)
     try:
-        assert spoolfile._lock_owner_by_trying(fd) is None
+        assert locks._lock_owner_by_trying(fd) is None
         foreign_lock(path)
-        assert spoolfile._lock_owner_by_trying(fd) == 0
+        assert locks._lock_owner_by_trying(fd) == 0
     finally:
         os.close(fd)
 
 
 def test_remove_if_unlocked(spool: Path) -> None:
-    path = spoolfile.write(spool, NAME, {b"k": b"v"})
-    assert spoolfile.remove_if_unlocked(path) is True
+    path = files.write(spool, NAME, {b"k": b"v"})
+    assert locks.remove_if_unlocked(path) is True
     assert not path.exists()
-    assert spoolfile.remove_if_unlocked(path) is False
+    assert locks.remove_if_unlocked(path) is False
 
 
 def test_hold_answers_for_the_running_file_without_opening_it(
     spool: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    path = spoolfile.write(spool, NAME, {b"k": b"v"}, b"body", at=123)
-    with spoolfile.hold(path, {b"k": b"v"}, b"body") as held:
+    path = files.write(spool, NAME, {b"k": b"v"}, b"body", at=123)
+    with locks.hold(path, {b"k": b"v"}, b"body") as held:
         monkeypatch.setattr(os, "open", None)  # any open() of the file would fail loudly
         monkeypatch.setattr("builtins.open", None)
-        assert held == spoolfile.SpoolFile(path, {b"k": b"v"}, b"body", 123)
-        assert spoolfile.read(str(path)) == held
-        assert spoolfile.lock_owner(path) == os.getpid()
-        assert spoolfile.is_locked(path)
-        assert spoolfile.remove_if_unlocked(path) is False
+        assert held == codec.SpoolFile(path, {b"k": b"v"}, b"body", 123)
+        assert files.read(str(path)) == held
+        assert locks.lock_owner(path) == os.getpid()
+        assert locks.is_locked(path)
+        assert locks.remove_if_unlocked(path) is False
         monkeypatch.undo()
-        other = spoolfile.write(spool, PREFIX + "other", {b"k": b"v"})
-        assert not spoolfile.is_locked(other)
-    assert not spoolfile.is_locked(path)
-    assert spoolfile.remove_if_unlocked(path) is True
+        other = files.write(spool, PREFIX + "other", {b"k": b"v"})
+        assert not locks.is_locked(other)
+    assert not locks.is_locked(path)
+    assert locks.remove_if_unlocked(path) is True
 
 
 # --- quarantine and directories -----------------------------------------------------------
 
 
 def test_quarantine_moves_the_file_and_writes_the_reason(spool: Path) -> None:
-    path = spoolfile.write(spool, NAME, {b"k": b"v"}, b"body", at=1000)
+    path = files.write(spool, NAME, {b"k": b"v"}, b"body", at=1000)
     failed = spool.parent / "deep" / "failed"
 
-    moved = spoolfile.quarantine(path, failed, "Traceback (most recent call last):\n  boom")
+    moved = files.quarantine(path, failed, "Traceback (most recent call last):\n  boom")
 
     assert moved == failed / NAME
     assert not path.exists()
-    assert spoolfile.read(moved) == spoolfile.SpoolFile(moved, {b"k": b"v"}, b"body", 1000)
+    assert files.read(moved) == codec.SpoolFile(moved, {b"k": b"v"}, b"body", 1000)
     reason = failed / (NAME + ".reason.txt")
     assert reason.read_text() == "Traceback (most recent call last):\n  boom\n"
     assert stat.S_IMODE(failed.stat().st_mode) == 0o700
@@ -360,39 +361,39 @@ def test_quarantine_moves_the_file_and_writes_the_reason(spool: Path) -> None:
 
 def test_quarantine_never_overwrites(spool: Path) -> None:
     failed = spool.parent / "failed"
-    first = spoolfile.quarantine(spoolfile.write(spool, NAME, {b"n": b"1"}), failed, "one")
-    second = spoolfile.quarantine(spoolfile.write(spool, NAME, {b"n": b"2"}), failed, "two\n")
+    first = files.quarantine(files.write(spool, NAME, {b"n": b"1"}), failed, "one")
+    second = files.quarantine(files.write(spool, NAME, {b"n": b"2"}), failed, "two\n")
 
     assert second == failed / (NAME + ".1")
-    assert spoolfile.read(first).args == {b"n": b"1"}
-    assert spoolfile.read(second).args == {b"n": b"2"}
+    assert files.read(first).args == {b"n": b"1"}
+    assert files.read(second).args == {b"n": b"2"}
     assert (failed / (NAME + ".1.reason.txt")).read_text() == "two\n"
 
 
 def test_quarantine_of_the_held_file(spool: Path) -> None:
-    path = spoolfile.write(spool, NAME, {b"k": b"v"})
-    with spoolfile.hold(path, {b"k": b"v"}):
-        moved = spoolfile.quarantine(path, spool.parent / "failed", "bad")
+    path = files.write(spool, NAME, {b"k": b"v"})
+    with locks.hold(path, {b"k": b"v"}):
+        moved = files.quarantine(path, spool.parent / "failed", "bad")
     assert moved.exists()
     assert not path.exists()
 
 
 def test_quarantine_of_a_missing_file(spool: Path) -> None:
     with pytest.raises(FileNotFoundError):
-        spoolfile.quarantine(spool / NAME, spool.parent / "failed", "gone")
+        files.quarantine(spool / NAME, spool.parent / "failed", "gone")
 
 
 def test_ensure_dir_creates_parents(tmp_path: Path) -> None:
-    made = spoolfile.ensure_dir(tmp_path / "a" / "b")
+    made = files.ensure_dir(tmp_path / "a" / "b")
     assert made == tmp_path / "a" / "b"
     assert stat.S_IMODE(made.stat().st_mode) == 0o700
-    assert spoolfile.ensure_dir(made) == made
+    assert files.ensure_dir(made) == made
 
 
 def test_ensure_dir_creates_0700_despite_the_umask(tmp_path: Path) -> None:
     old = os.umask(0o277)
     try:
-        made = spoolfile.ensure_dir(tmp_path / "spool")
+        made = files.ensure_dir(tmp_path / "spool")
     finally:
         os.umask(old)
     assert stat.S_IMODE(made.stat().st_mode) == 0o700
@@ -402,5 +403,5 @@ def test_ensure_dir_leaves_an_existing_dir_alone(tmp_path: Path) -> None:
     existing = tmp_path / "shared"
     existing.mkdir(mode=0o750)
     os.chmod(existing, 0o750)
-    spoolfile.ensure_dir(existing)
+    files.ensure_dir(existing)
     assert stat.S_IMODE(existing.stat().st_mode) == 0o750

@@ -13,18 +13,14 @@ import pytest
 
 import schedules
 import tests.schedule_modules.valid  # noqa: F401  (registers its @periodic entry before any test)
-from spoolcron import entries as entries_module
-from spoolcron.beat import fire_job_id
-from spoolcron.entries import ResolvedEntry
-from spoolcron.payload import Payload, write_payload
-from spoolcron.upcoming import (
-    BadWhen,
-    UnknownEntry,
-    merge_upcoming,
-    parse_when,
-    relative,
-    upcoming,
-)
+from spoolcron.core import entries as entries_module
+from spoolcron.core.beat import fire_job_id
+from spoolcron.core.entries import ResolvedEntry
+from spoolcron.core.payload import Payload
+from spoolcron.core.upcoming import merge_upcoming
+from spoolcron.exceptions import BadWhen, UnknownEntry
+from spoolcron.operations import parse_when, relative, upcoming
+from spoolcron.spool.payloads import write_payload
 from tests.testapp import tasks
 
 NOW = datetime(2026, 11, 23, 12, 0, 7, tzinfo=UTC)

@@ -5,23 +5,16 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from spoolcron import spoolfile
-from spoolcron.waker import Waker
-
-
-class Clock:
-    def __init__(self, now: float) -> None:
-        self.now = now
-
-    def __call__(self) -> float:
-        return self.now
+from spoolcron.spool import files
+from spoolcron.spool.waker import Waker
+from tests.helpers import Clock
 
 
 def test_wakes_at_the_due_instant_for_files_from_other_processes(tmp_path: Path) -> None:
     clock = Clock(1000.0)
     wakes: list[float] = []
     waker = Waker(tmp_path, lambda: wakes.append(clock.now), clock=clock)
-    spoolfile.write(tmp_path, "uwsgi_spoolfile_on_a", {b"k": b"v"}, at=1000.5)
+    files.write(tmp_path, "uwsgi_spoolfile_on_a", {b"k": b"v"}, at=1000.5)
     assert waker.step() == 0.02  # polls the directory until something is nearer
     assert wakes == []
     clock.now = 1000.49
@@ -36,7 +29,7 @@ def test_rewakes_while_a_due_file_waits_and_forgets_it_once_gone(tmp_path: Path)
     clock = Clock(1000.0)
     wakes: list[float] = []
     waker = Waker(tmp_path, lambda: wakes.append(clock.now), clock=clock, rewake_interval=0.25)
-    path = spoolfile.write(tmp_path, "uwsgi_spoolfile_on_a", {b"k": b"v"}, at=999.0)
+    path = files.write(tmp_path, "uwsgi_spoolfile_on_a", {b"k": b"v"}, at=999.0)
     waker.step()
     clock.now = 1000.1
     waker.step()
@@ -63,7 +56,7 @@ def test_waits_for_the_coarse_clock_uwsgi_reads_to_reach_the_due_second(tmp_path
     clock, coarse = Clock(1000.0), Clock(1000.0)
     wakes: list[float] = []
     waker = Waker(tmp_path, lambda: wakes.append(clock.now), clock=clock, coarse_clock=coarse)
-    spoolfile.write(tmp_path, "uwsgi_spoolfile_on_a", {b"k": b"v"}, at=1001.0)
+    files.write(tmp_path, "uwsgi_spoolfile_on_a", {b"k": b"v"}, at=1001.0)
     waker.step()
     clock.now, coarse.now = 1001.02, 1000.99  # the coarse clock is 30 ms behind
     assert 0 < waker.step() <= 0.002

@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
-from spoolcron import spoolfile
+from spoolcron.spool import files
 from tests.integration.harness import UwsgiProcess, free_port, run_uwsgi
 
 __all__ = ["REPO", "SETTINGS", "HistoryRow", "Server", "migrate", "serve", "setup_django"]
@@ -115,7 +115,7 @@ class Server:
         return found
 
     def pending_files(self) -> list[Path]:
-        return spoolfile.list_files(self.spool_dir)
+        return files.list_files(self.spool_dir)
 
 
 @contextlib.contextmanager
@@ -124,7 +124,7 @@ def serve(workdir: Path, *, beat: bool = False, start_timeout: float = 60.0) -> 
 
     ``beat=True`` declares the ``every second`` entry (schedules.py) for the mule's beat.
     """
-    spool = spoolfile.ensure_dir(workdir / "spool")
+    spool = files.ensure_dir(workdir / "spool")
     results = workdir / "results"
     results.mkdir(exist_ok=True)
     db_path = workdir / "db.sqlite3"

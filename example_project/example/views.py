@@ -16,8 +16,7 @@ from django.utils.http import urlencode
 
 import spoolcron
 from spoolcron.models import Run
-from spoolcron.operations import list_entries
-from spoolcron.upcoming import relative, upcoming
+from spoolcron.operations import list_entries, relative, upcoming
 
 from .forms import EnqueueForm
 from .tasks import say

@@ -13,7 +13,7 @@ from django.db.models import QuerySet
 from django.http import HttpRequest
 from django.utils.html import format_html
 
-from ..models import Run
+from ..storage.models import Run
 
 if TYPE_CHECKING:
     _ModelAdmin = admin.ModelAdmin[Any]

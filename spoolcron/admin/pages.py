@@ -30,10 +30,10 @@ from django.utils import timezone
 
 from .. import operations
 from ..conf import get_settings
+from ..core.payload import META_MANUAL_RUN, job_file_prefix
 from ..exceptions import SpoolcronError
-from ..models import FailedJob, PendingJob, PeriodicEntry
-from ..payload import job_file_prefix
-from ..upcoming import MANUAL_RUN_META, relative
+from ..operations.when import relative
+from ..storage.models import FailedJob, PendingJob, PeriodicEntry
 
 if TYPE_CHECKING:
     _ModelAdmin = admin.ModelAdmin[Any]
@@ -244,7 +244,7 @@ class PendingJobAdmin(_PageAdmin):
         jobs = [
             j
             for j in operations.pending()
-            if _matches(query, j.id, j.task, j.entry, str(j.meta.get(MANUAL_RUN_META) or ""))
+            if _matches(query, j.id, j.task, j.entry, str(j.meta.get(META_MANUAL_RUN) or ""))
         ]
         context = self.paginate(request, jobs)
         page: Page[operations.PendingJob] = context["page"]
@@ -252,7 +252,7 @@ class PendingJobAdmin(_PageAdmin):
             {
                 "job": j,
                 "due": When.of(j.due, now),
-                "manual_run": j.meta.get(MANUAL_RUN_META),
+                "manual_run": j.meta.get(META_MANUAL_RUN),
                 "arguments": preview(j.args, j.kwargs),
                 "all_arguments": preview(j.args, j.kwargs, limit=2000),
             }

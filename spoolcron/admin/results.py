@@ -16,7 +16,7 @@ from django.urls import NoReverseMatch, reverse
 from django.utils.html import format_html, format_html_join
 from django.utils.safestring import SafeString
 
-from ..models import JobResult
+from ..storage.models import JobResult
 from .history import ReadOnlyAdmin
 
 __all__ = ["JobResultAdmin"]

@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from spoolcron import spoolfile
+from spoolcron.spool import files
 from tests.integration.conftest import (  # noqa: F401  (fixtures, found by name)
     postgres_db,
     project_db,
@@ -22,7 +22,7 @@ from .support import Dirs
 @pytest.fixture
 def dirs(tmp_path: Path, settings: Any) -> Dirs:
     """A spool dir (made by spoolcron, 0700) and a failed dir beside it, in the settings."""
-    spool = spoolfile.ensure_dir(tmp_path / "spool")
+    spool = files.ensure_dir(tmp_path / "spool")
     failed = tmp_path / "failed"
     settings.SPOOLCRON = {"SPOOL_DIR": str(spool), "FAILED_DIR": str(failed)}
     return Dirs(spool, failed)

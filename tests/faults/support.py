@@ -10,8 +10,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from spoolcron import spoolfile
-from spoolcron.beat import fire_job_id
+from spoolcron.core.beat import fire_job_id
+from spoolcron.spool import codec, files
 from tests.conftest import Runs
 from tests.integration.conftest import REPO, RunUwsgi
 from tests.integration.harness import UwsgiProcess, free_port, pid_alive, wait_until
@@ -28,15 +28,14 @@ class Dirs:
     failed: Path
 
     def pending(self) -> list[Path]:
-        return spoolfile.list_files(self.spool)
+        return files.list_files(self.spool)
 
     def quarantined(self) -> list[Path]:
-        return spoolfile.list_quarantined(self.failed)
+        return files.list_quarantined(self.failed)
 
     def reasons(self) -> list[str]:
         return [
-            Path(f"{p}{spoolfile.REASON_SUFFIX}").read_text().rstrip("\n")
-            for p in self.quarantined()
+            Path(f"{p}{files.REASON_SUFFIX}").read_text().rstrip("\n") for p in self.quarantined()
         ]
 
 
@@ -101,7 +100,7 @@ def wait_dead(pids: Sequence[int], timeout: float, uwsgi: UwsgiProcess | None = 
 
 RUNS_AGAIN = re.compile(
     r"spool file runs again after its spooler died path=\S*/"
-    + re.escape(spoolfile.PREFIX)
+    + re.escape(codec.PREFIX)
     + r"spoolcron_(?P<job>\S+)_\d+ starts=\d+$",
     re.M,
 )

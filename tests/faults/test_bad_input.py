@@ -23,8 +23,8 @@ from pathlib import Path
 import pytest
 
 import spoolcron
-from spoolcron import spoolfile
-from spoolcron.payload import MAX_BODY_SIZE, Payload
+from spoolcron.core.payload import MAX_BODY_SIZE, Payload
+from spoolcron.spool import codec, files
 from tests.conftest import Runs
 from tests.integration.conftest import REPO, RunUwsgi
 from tests.integration.harness import UwsgiProcess, wait_until
@@ -35,7 +35,7 @@ from .support import Dirs, env, options, start
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
-PREFIX = spoolfile.PREFIX
+PREFIX = codec.PREFIX
 
 
 def raw(spool: Path, name: str, data: bytes) -> Path:
@@ -85,13 +85,13 @@ def test_spool_files_uwsgi_would_skip_or_delete_are_quarantined_unread(
         "cut": raw(dirs.spool, "cut", header(len(args)) + args[:9]),
         "modifier": raw(dirs.spool, "modifier", header(len(args), modifier1=99) + args),
         "empty-key": raw(dirs.spool, "empty-key", header(6) + pair(b"", b"ab")),
-        "huge": spoolfile.write(
+        "huge": files.write(
             dirs.spool,
             f"{PREFIX}huge",
             huge.spool_args(),
             b" " * (MAX_BODY_SIZE + 1),
         ),
-        "pickle": spoolfile.write(
+        "pickle": files.write(
             dirs.spool,
             f"{PREFIX}pickle",
             {

@@ -12,24 +12,18 @@ from pathlib import Path
 import pytest
 
 import schedules
-from spoolcron import spoolfile
-from spoolcron.beat import Beat
-from spoolcron.entries import ResolvedEntry
-from spoolcron.ledger import DatabaseLedger
+from spoolcron.core.beat import Beat
+from spoolcron.core.entries import ResolvedEntry
 from spoolcron.models import FireClaim
+from spoolcron.spool import files
+from spoolcron.spool.payloads import SpoolFireWriter
+from spoolcron.storage.ledger import DatabaseLedger
+from tests.helpers import Clock
 from tests.testapp import tasks
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
 T0 = datetime(2026, 11, 23, 12, 0, tzinfo=UTC).timestamp()
-
-
-class Clock:
-    def __init__(self, now: float) -> None:
-        self.now = now
-
-    def __call__(self) -> float:
-        return self.now
 
 
 def entry(name: str, expr: str, misfire: str = "coalesce", limit: int = 10) -> ResolvedEntry:
@@ -49,7 +43,7 @@ def entry(name: str, expr: str, misfire: str = "coalesce", limit: int = 10) -> R
 
 
 def beat(spool: Path, clock: Clock, *entries: ResolvedEntry) -> Beat:
-    started = Beat(list(entries), DatabaseLedger(), spool, clock=clock)
+    started = Beat(list(entries), DatabaseLedger(), SpoolFireWriter(spool), clock=clock)
     started.start()
     return started
 
@@ -62,7 +56,7 @@ def run(b: Beat, clock: Clock, seconds: float, step: float = 0.25) -> None:
 
 
 def spooled(spool: Path, name: str) -> list[float]:
-    bodies = [json.loads(spoolfile.read(p).body) for p in spoolfile.list_files(spool)]
+    bodies = [json.loads(files.read(p).body) for p in files.list_files(spool)]
     return sorted(b["run_after"] for b in bodies if b["entry"] == name)
 
 

@@ -14,9 +14,10 @@ from typing import Any
 import pytest
 
 import spoolcron
-from spoolcron import spoolfile
+from spoolcron.core.payload import Payload
 from spoolcron.exceptions import SpoolWriteError
-from spoolcron.payload import Payload, write_payload
+from spoolcron.spool import files
+from spoolcron.spool.payloads import write_payload
 from tests.conftest import Runs
 from tests.integration.conftest import RunUwsgi
 from tests.integration.harness import wait_until
@@ -40,7 +41,7 @@ def disk(tmp_path: Path) -> Iterator[SmallDisk]:
 
 @pytest.fixture
 def disk_dirs(disk: SmallDisk, tmp_path: Path, settings: Any) -> Dirs:
-    spool = spoolfile.ensure_dir(disk.path / "spool")
+    spool = files.ensure_dir(disk.path / "spool")
     failed = tmp_path / "failed"  # elsewhere: a full spool disk must not stop quarantines
     settings.SPOOLCRON = {"SPOOL_DIR": str(spool), "FAILED_DIR": str(failed)}
     return Dirs(spool, failed)
@@ -89,7 +90,7 @@ def test_permission_denied_is_the_same_sentence(
     def denied(*args: object, **kwargs: object) -> Path:
         raise PermissionError(errno.EACCES, os.strerror(errno.EACCES), str(tmp_path / "x"))
 
-    monkeypatch.setattr(spoolfile, "write", denied)
+    monkeypatch.setattr(files, "write", denied)
     payload = Payload(task="tests.testapp.tasks.record", job_id="job-1", run_after=0)
     with pytest.raises(SpoolWriteError) as info:
         write_payload(tmp_path, payload)

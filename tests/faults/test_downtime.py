@@ -20,7 +20,7 @@ from datetime import UTC, datetime
 
 import pytest
 
-from spoolcron.beat import fire_job_id
+from spoolcron.core.beat import fire_job_id
 from tests.conftest import Runs
 from tests.integration.conftest import RunUwsgi
 from tests.integration.harness import wait_until

@@ -12,9 +12,10 @@ from pathlib import Path
 
 import pytest
 
-from spoolcron import spoolfile
-from spoolcron.beat import Beat
-from spoolcron.waker import Waker
+from spoolcron.core.beat import Beat
+from spoolcron.spool import codec, files, starts
+from spoolcron.spool.payloads import SpoolFireWriter
+from spoolcron.spool.waker import Waker
 
 from .test_clock import T0, Clock, entry
 
@@ -22,12 +23,12 @@ from .test_clock import T0, Clock, entry
 def test_waker_moves_aside_what_uwsgi_would_delete_and_holds_wakes_meanwhile(
     tmp_path: Path,
 ) -> None:
-    spool = spoolfile.ensure_dir(tmp_path / "spool")
+    spool = files.ensure_dir(tmp_path / "spool")
     failed = tmp_path / "failed"
     wakes: list[float] = []
     waker = Waker(spool, lambda: wakes.append(time.time()), failed_dir=failed, max_body=100)
-    good = spoolfile.write(spool, f"{spoolfile.PREFIX}good", {b"a": b"b"}, at=time.time() - 1)
-    cut = spool / f"{spoolfile.PREFIX}cut"
+    good = files.write(spool, f"{codec.PREFIX}good", {b"a": b"b"}, at=time.time() - 1)
+    cut = spool / f"{codec.PREFIX}cut"
     cut.write_bytes(b"\x11\x10\x00\x00ab")  # just written: it may still be being written
     waker.step()
     assert wakes == []  # the good file waits until the cut one is settled
@@ -37,7 +38,7 @@ def test_waker_moves_aside_what_uwsgi_would_delete_and_holds_wakes_meanwhile(
         time.sleep(0.02)
         waker.step()
     assert not cut.exists()
-    assert [p.name for p in spoolfile.list_quarantined(failed)] == [cut.name]
+    assert [p.name for p in files.list_quarantined(failed)] == [cut.name]
     assert waker.quarantined == 1
     waker.step()
     assert len(wakes) == 1  # now the spooler is woken, for the good file
@@ -45,13 +46,13 @@ def test_waker_moves_aside_what_uwsgi_would_delete_and_holds_wakes_meanwhile(
 
 
 def test_waker_gives_up_holding_wakes_for_a_file_that_stays_locked(tmp_path: Path) -> None:
-    spool = spoolfile.ensure_dir(tmp_path / "spool")
+    spool = files.ensure_dir(tmp_path / "spool")
     wakes: list[int] = []
     waker = Waker(
         spool, lambda: wakes.append(1), failed_dir=tmp_path / "f", max_body=100, hold_wakes=0.2
     )
-    spoolfile.write(spool, f"{spoolfile.PREFIX}good", {b"a": b"b"}, at=time.time() - 1)
-    stuck = spool / f"{spoolfile.PREFIX}stuck"
+    files.write(spool, f"{codec.PREFIX}good", {b"a": b"b"}, at=time.time() - 1)
+    stuck = spool / f"{codec.PREFIX}stuck"
     stuck.write_bytes(b"")
     fd = os.open(stuck, os.O_RDWR)
     try:
@@ -73,21 +74,21 @@ def test_waker_gives_up_holding_wakes_for_a_file_that_stays_locked(tmp_path: Pat
 
 
 def test_spooler_start_counter(tmp_path: Path) -> None:
-    path = tmp_path / f"{spoolfile.PREFIX}x"
-    assert [spoolfile.record_start(path) for _ in range(3)] == [0, 1, 2]
-    spoolfile.clear_starts(path)
-    assert spoolfile.record_start(path) == 0
-    spoolfile.clear_starts(path)
-    spoolfile.clear_starts(path)  # nothing to clear: fine
-    assert os.listdir(tmp_path / spoolfile.STARTS_DIR) == []
+    path = tmp_path / f"{codec.PREFIX}x"
+    assert [starts.record_start(path) for _ in range(3)] == [0, 1, 2]
+    starts.clear_starts(path)
+    assert starts.record_start(path) == 0
+    starts.clear_starts(path)
+    starts.clear_starts(path)  # nothing to clear: fine
+    assert os.listdir(tmp_path / starts.STARTS_DIR) == []
 
 
 def test_make_private(tmp_path: Path) -> None:
     directory = tmp_path / "d"
     directory.mkdir(mode=0o750)
     os.chmod(directory, 0o750)
-    assert spoolfile.make_private(directory) == 0o750
-    assert spoolfile.make_private(directory) is None
+    assert files.make_private(directory) == 0o750
+    assert files.make_private(directory) is None
     assert oct(directory.stat().st_mode & 0o777) == oct(0o700)
 
 
@@ -118,7 +119,7 @@ def test_beat_tries_once_a_second_whatever_the_entries_and_logs_sparingly(
     clock = Clock(T0)
     ledger = DownLedger()
     entries = [entry(f"e{i}", "every second") for i in range(50)]
-    b = Beat(entries, ledger, tmp_path, clock=clock, log_every=30.0)
+    b = Beat(entries, ledger, SpoolFireWriter(tmp_path), clock=clock, log_every=30.0)
     b.start()
     caplog.set_level(logging.INFO, logger="spoolcron.beat")
     for step in range(1, 241):  # a minute down, ticking every quarter second
@@ -142,4 +143,4 @@ def test_beat_tries_once_a_second_whatever_the_entries_and_logs_sparingly(
     assert back.startswith("beat enqueues again entry=")
     assert back.endswith("failed_attempts=60 outage_s=60.5")  # first failure at T0 + 0.5
     # Every entry then coalesced its missed fires into one.
-    assert len(spoolfile.list_files(tmp_path)) == 50
+    assert len(files.list_files(tmp_path)) == 50

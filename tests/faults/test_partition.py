@@ -25,7 +25,7 @@ from urllib.parse import urlsplit
 
 import pytest
 
-from spoolcron import spoolfile
+from spoolcron.spool import files
 from tests.conftest import Runs
 from tests.integration.conftest import RunUwsgi
 from tests.integration.harness import UwsgiProcess, wait_until
@@ -153,7 +153,7 @@ def test_database_down_when_the_mule_starts(
 ) -> None:
     """The beat cannot read the ledger at start: the mule logs it and retries, and meanwhile
     still wakes the spooler for one-off jobs; once the database answers, the beat starts."""
-    dirs = Dirs(spoolfile.ensure_dir(tmp_path / "spool"), tmp_path / "failed")
+    dirs = Dirs(files.ensure_dir(tmp_path / "spool"), tmp_path / "failed")
     settings.SPOOLCRON = {"SPOOL_DIR": str(dirs.spool), "FAILED_DIR": str(dirs.failed)}
     with TcpProxy(*upstream(require_postgres())) as proxy:
         proxy.cut()

@@ -11,10 +11,11 @@ from pathlib import Path
 import pytest
 
 import spoolcron
-from spoolcron import spoolfile
-from spoolcron.payload import Payload, write_payload
-from spoolcron.runner import run_due
+from spoolcron.core.payload import Payload
+from spoolcron.spool import codec, files, starts
+from spoolcron.spool.payloads import write_payload
 from tests.conftest import Runs
+from tests.helpers import run_due
 from tests.integration.conftest import REPO, RunUwsgi
 from tests.integration.project import Database
 
@@ -42,10 +43,10 @@ def test_directories_are_private(
     uwsgi = start(run_uwsgi, dirs, runs, project_db, (), "--umask=022")
     assert mode(dirs.spool) == 0o700
     assert f"directory made private path={dirs.spool} mode=0o700 was=0o750" in uwsgi.log()
-    spoolfile.write(dirs.spool, f"{spoolfile.PREFIX}broken", {spoolfile.MARKER: b"1"}, b"{")
+    files.write(dirs.spool, f"{codec.PREFIX}broken", {codec.MARKER: b"1"}, b"{")
     uwsgi.wait_until(lambda: dirs.quarantined(), 15, "the broken file to be moved aside")
     assert mode(dirs.failed) == 0o700
-    assert mode(dirs.spool / spoolfile.STARTS_DIR) == 0o700
+    assert mode(dirs.spool / starts.STARTS_DIR) == 0o700
     job = spoolcron.schedule("tests.testapp.tasks.record", ["private"], run_after=60)
     # (The test app's every-minute entry may have a fire waiting too.)
     [path] = [p for p in dirs.pending() if job.id in p.name]
@@ -89,4 +90,4 @@ def test_a_planted_task_name_is_never_imported(dirs: Dirs, runs: Runs) -> None:
     assert result.reason.startswith(f"Unknown task '{module}.boom'")
     assert module not in sys.modules
     assert not (runs.directory / "faults-canary-imported").exists()
-    assert [p.name for p in dirs.quarantined()] == [f"{spoolfile.PREFIX}spoolcron_planted_1"]
+    assert [p.name for p in dirs.quarantined()] == [f"{codec.PREFIX}spoolcron_planted_1"]

@@ -19,7 +19,7 @@ from pathlib import Path
 import pytest
 
 import schedules
-from spoolcron import spoolfile
+from spoolcron.spool import files
 from tests import postgres
 from tests.conftest import Runs
 from tests.integration.conftest import RunUwsgi
@@ -90,7 +90,7 @@ def _needs_postgres() -> None:
 def test_soak(run_uwsgi: RunUwsgi, tmp_path: Path, runs: Runs, postgres_db: Database) -> None:
     hosts = []
     for name in ("a", "b"):
-        dirs = Dirs(spoolfile.ensure_dir(tmp_path / f"spool-{name}"), tmp_path / f"failed-{name}")
+        dirs = Dirs(files.ensure_dir(tmp_path / f"spool-{name}"), tmp_path / f"failed-{name}")
         uwsgi = start(run_uwsgi, dirs, runs, postgres_db, ["soak"], "--spooler-processes=2")
         hosts.append((uwsgi, dirs))
     began = time.time()

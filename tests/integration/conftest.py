@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from spoolcron import spoolfile
+from spoolcron.spool import files
 
 from .harness import UwsgiProcess, free_port, uwsgi_binary
 from .project import Database
@@ -29,7 +29,7 @@ def uwsgi_bin() -> Path:
 @pytest.fixture
 def spool_dir(tmp_path: Path) -> Path:
     """An empty spool directory, mode 0700."""
-    return spoolfile.ensure_dir(tmp_path / "spool")
+    return files.ensure_dir(tmp_path / "spool")
 
 
 @pytest.fixture

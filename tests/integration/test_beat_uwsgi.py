@@ -24,7 +24,7 @@ from typing import Any
 
 import pytest
 
-from spoolcron import spoolfile
+from spoolcron.spool import files
 from tests.conftest import Runs
 
 from .conftest import REPO, RunUwsgi
@@ -508,7 +508,7 @@ def test_invalid_entry_stops_uwsgi(
     assert "beat started" not in log
     # Not even the valid entry of the module fired.
     assert project_db.query("SELECT COUNT(*) FROM spoolcron_fireclaim") == [(0,)]
-    assert spoolfile.list_files(spool_dir) == []
+    assert files.list_files(spool_dir) == []
 
 
 def test_invalid_entry_fails_the_system_checks(spool_dir: Path) -> None:

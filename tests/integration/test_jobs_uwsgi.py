@@ -18,8 +18,9 @@ from typing import Any
 import pytest
 
 import spoolcron
-from spoolcron import spoolfile
-from spoolcron.payload import Payload, write_payload
+from spoolcron.core.payload import Payload
+from spoolcron.spool import codec, files
+from spoolcron.spool.payloads import write_payload
 from tests.conftest import Runs
 from tests.testapp import tasks
 
@@ -32,7 +33,7 @@ pytestmark = [pytest.mark.uwsgi, pytest.mark.django_db(transaction=True)]
 
 @pytest.fixture
 def dirs(tmp_path: Path, settings: Any) -> tuple[Path, Path]:
-    spool = spoolfile.ensure_dir(tmp_path / "spool")
+    spool = files.ensure_dir(tmp_path / "spool")
     failed = tmp_path / "failed"
     settings.SPOOLCRON = {"SPOOL_DIR": str(spool), "FAILED_DIR": str(failed)}
     return spool, failed
@@ -84,7 +85,7 @@ def test_delayed_job_runs_once_at_its_time(
     # Never early, though uWSGI's `at` has whole-second resolution.
     assert run["time"] >= job.run_after.timestamp()
     uwsgi.wait_until(lambda: job.status == "missing", 5, message="the spool file to go")
-    assert spoolfile.list_files(dirs[0]) == []
+    assert files.list_files(dirs[0]) == []
     assert runs.labels() == ["delayed"]
     history = "SELECT outcome, attempt FROM spoolcron_run WHERE job_id = ?"
     assert project_db.query(history, job.id) == [("succeeded", 1)]
@@ -118,7 +119,7 @@ def test_retries_then_failed_dir(
     assert reason.read_text().startswith(
         "Task 'tests.testapp.tasks.flaky' failed on attempt 3 of 3.\nTraceback"
     )
-    assert spoolfile.list_files(spool) == []
+    assert files.list_files(spool) == []
     assert uwsgi.running()
 
 
@@ -153,7 +154,7 @@ def test_corrupt_file_is_quarantined(
     uwsgi, _ = server
     spool, failed = dirs
     body = b"{truncated"
-    spoolfile.write(spool, "uwsgi_spoolfile_on_spoolcron_corrupt_1", {spoolfile.MARKER: b"1"}, body)
+    files.write(spool, "uwsgi_spoolfile_on_spoolcron_corrupt_1", {codec.MARKER: b"1"}, body)
     uwsgi.wait_until(
         lambda: list(failed.glob("*.reason.txt")) or None, 15, message="the quarantine"
     )

@@ -14,7 +14,7 @@ from typing import Any
 
 import pytest
 
-from spoolcron import spoolfile
+from spoolcron.spool import codec, files, locks
 
 from .conftest import APPS, RunUwsgi
 from .harness import UwsgiProcess, pid_alive, wait_until
@@ -22,7 +22,7 @@ from .harness import UwsgiProcess, pid_alive, wait_until
 pytestmark = pytest.mark.uwsgi
 
 ARGS = {
-    spoolfile.MARKER: b"1",
+    codec.MARKER: b"1",
     b"task": b"tests.compat",
     b"binary": bytes(range(256)),
     b"empty": b"",
@@ -92,12 +92,12 @@ def unhex(mapping: dict[str, str]) -> dict[bytes, bytes]:
 
 
 def name(label: str) -> str:
-    return f"{spoolfile.PREFIX}{label}_{os.getpid()}_{time.monotonic_ns()}"
+    return f"{codec.PREFIX}{label}_{os.getpid()}_{time.monotonic_ns()}"
 
 
 def test_uwsgi_runs_a_file_we_wrote(start_server: Any) -> None:
     server = start_server()
-    path = spoolfile.write(server.spool_dir, name("ours"), ARGS, BODY, at=time.time())
+    path = files.write(server.spool_dir, name("ours"), ARGS, BODY, at=time.time())
 
     record = server.result(path.name)
 
@@ -113,7 +113,7 @@ def test_uwsgi_runs_a_file_we_wrote(start_server: Any) -> None:
 
 def test_uwsgi_parsefile_and_spooler_get_task_read_a_file_we_wrote(start_server: Any) -> None:
     server = start_server()
-    path = spoolfile.write(server.spool_dir, name("parse"), ARGS, BODY, at=time.time() + 3600)
+    path = files.write(server.spool_dir, name("parse"), ARGS, BODY, at=time.time() + 3600)
 
     parsed = server.get(f"/parsefile?path={path}")
     task = server.get(f"/get_task?path={path}")
@@ -135,21 +135,21 @@ def test_we_read_a_file_uwsgi_wrote(start_server: Any) -> None:
         "/spool", {"args": {k.hex(): v.hex() for k, v in sent.items()}, "body": BODY.hex()}
     )
 
-    spool_file = spoolfile.read(filename)
+    spool_file = files.read(filename)
     assert spool_file.path.parent == server.spool_dir
-    assert spool_file.path.name.startswith(spoolfile.PREFIX)
+    assert spool_file.path.name.startswith(codec.PREFIX)
     assert spool_file.args == sent
     assert spool_file.body == BODY
     assert spool_file.at == at
     assert spool_file.is_ours
-    assert spoolfile.list_files(server.spool_dir) == [spool_file.path]
-    assert not spoolfile.is_locked(filename)
+    assert files.list_files(server.spool_dir) == [spool_file.path]
+    assert not locks.is_locked(filename)
 
 
 def test_at_is_honoured_to_the_second(start_server: Any) -> None:
     server = start_server(frequency=1)
     at = math.floor(time.time()) + 3
-    path = spoolfile.write(server.spool_dir, name("at"), ARGS, at=at)
+    path = files.write(server.spool_dir, name("at"), ARGS, at=at)
 
     record = server.result(path.name, timeout=10)
 
@@ -158,9 +158,9 @@ def test_at_is_honoured_to_the_second(start_server: Any) -> None:
 
 def test_sigusr1_wakes_the_idle_spooler_at_once(start_server: Any) -> None:
     server = start_server(frequency=120)
-    first = spoolfile.write(server.spool_dir, name("first"), ARGS)
+    first = files.write(server.spool_dir, name("first"), ARGS)
     server.result(first.name)  # the spooler has scanned and now sleeps for 120 s
-    second = spoolfile.write(server.spool_dir, name("second"), ARGS)
+    second = files.write(server.spool_dir, name("second"), ARGS)
     with pytest.raises(AssertionError):
         wait_until(lambda: server.ran(second.name), 1.5, message="no run before the wake-up")
 
@@ -176,31 +176,31 @@ def test_a_running_file_is_locked_and_cannot_be_cancelled(
 ) -> None:
     server = start_server()
     release = tmp_path / "release"
-    running = spoolfile.write(
+    running = files.write(
         server.spool_dir, name("slow"), {**ARGS, b"block_until": str(release).encode()}
     )
-    pending = spoolfile.write(server.spool_dir, name("pending"), ARGS, at=time.time() + 3600)
+    pending = files.write(server.spool_dir, name("pending"), ARGS, at=time.time() + 3600)
     started = server.result(running.name, suffix=".started")
     (spooler_pid,) = server.uwsgi.spooler_pids()
 
     assert started["pid"] == spooler_pid
-    assert spoolfile.is_locked(running)
-    assert spoolfile.lock_owner(running) == spooler_pid
-    assert spoolfile.remove_if_unlocked(running) is False
+    assert locks.is_locked(running)
+    assert locks.lock_owner(running) == spooler_pid
+    assert locks.remove_if_unlocked(running) is False
     with pytest.raises(BlockingIOError, match="is being run by a spooler"):
-        spoolfile.quarantine(running, tmp_path / "failed", "no")
+        files.quarantine(running, tmp_path / "failed", "no")
     assert running.exists()
 
-    assert not spoolfile.is_locked(pending)
-    assert spoolfile.lock_owner(pending) is None
-    assert spoolfile.remove_if_unlocked(pending) is True
+    assert not locks.is_locked(pending)
+    assert locks.lock_owner(pending) is None
+    assert locks.remove_if_unlocked(pending) is True
     assert not pending.exists()
-    assert spoolfile.remove_if_unlocked(pending) is False
+    assert locks.remove_if_unlocked(pending) is False
 
     release.touch()
     server.result(running.name)
     server.uwsgi.wait_until(lambda: not running.exists(), 5, message="the done file to go")
-    assert not spoolfile.is_locked(running)
+    assert not locks.is_locked(running)
     assert "OOOPS" not in server.uwsgi.log()  # the spooler never died
 
 
@@ -211,14 +211,14 @@ def test_closing_the_running_file_inside_the_spooler_drops_uwsgi_lock(
     # process that holds them, so the spooler's own task must never open its file.
     server = start_server()
     release = tmp_path / "release"
-    path = spoolfile.write(
+    path = files.write(
         server.spool_dir,
         name("touch"),
         {**ARGS, b"touch_self": b"1", b"block_until": str(release).encode()},
     )
     server.result(path.name, suffix=".started")
 
-    assert not spoolfile.is_locked(path)  # still running, but the lock is gone
+    assert not locks.is_locked(path)  # still running, but the lock is gone
 
     release.touch()
     server.result(path.name)
@@ -230,13 +230,13 @@ def test_hold_keeps_uwsgi_lock_while_the_task_looks_at_its_own_file(
     server = start_server()
     release = tmp_path / "release"
     args = {**ARGS, b"use_hold": b"1", b"block_until": str(release).encode()}
-    path = spoolfile.write(server.spool_dir, name("hold"), args, BODY)
+    path = files.write(server.spool_dir, name("hold"), args, BODY)
     started = server.result(path.name, suffix=".started")
 
     assert unhex(started["hold_read_args"]) == args
     assert started["hold_lock_owner"] == started["pid"]
     assert started["hold_remove"] is False
-    assert spoolfile.lock_owner(path) == started["pid"]
+    assert locks.lock_owner(path) == started["pid"]
 
     release.touch()
     server.result(path.name)
@@ -250,14 +250,14 @@ def test_quarantine_inside_the_spooler_must_return_retry(
     server = start_server()
     failed = tmp_path / "failed"
     (before,) = server.uwsgi.spooler_pids()
-    path = spoolfile.write(
+    path = files.write(
         server.spool_dir,
         name("quarantined"),
         {**ARGS, b"quarantine_to": str(failed).encode(), b"return": str(returned).encode()},
     )
     server.result(path.name)
     # A sentinel run afterwards proves the spooler is back in its loop (or was respawned).
-    sentinel = spoolfile.write(server.spool_dir, name("after"), ARGS)
+    sentinel = files.write(server.spool_dir, name("after"), ARGS)
     server.result(sentinel.name)
 
     assert (failed / path.name).exists()
@@ -286,12 +286,12 @@ def test_what_uwsgi_does_with_corrupt_files(start_server: Any) -> None:
         server.spool_dir, "emptykey", struct.pack("<BHB", 17, 5, 0) + b"\x00\x00\x01\x00x"
     )
     # modifier1 is never checked by the spooler: this one runs.
-    good_args = spoolfile.encode({b"k": b"v"})
+    good_args = codec.encode({b"k": b"v"})
     other_modifier = _raw(server.spool_dir, "mod", b"\x00" + good_args[1:])
 
     for path in (truncated, empty_key, other_modifier):
         server.uwsgi.wait_until(lambda p=path: not p.exists(), 10, message=f"{path.name} to go")
-    sentinel = spoolfile.write(server.spool_dir, name("sentinel"), ARGS)
+    sentinel = files.write(server.spool_dir, name("sentinel"), ARGS)
     server.result(sentinel.name)
     server.uwsgi.wait_until(lambda: not sentinel.exists(), 5, message="the sentinel to go")
 

@@ -17,7 +17,7 @@ from typing import Any
 import pytest
 
 import spoolcron
-from spoolcron import spoolfile
+from spoolcron.spool import files
 from tests.conftest import Runs
 
 from .conftest import RunUwsgi
@@ -50,7 +50,7 @@ class Server:
 def start(
     run_uwsgi: RunUwsgi, tmp_path: Path, runs: Runs, project_db: Database, modules: str = ""
 ) -> Server:
-    spool = spoolfile.ensure_dir(tmp_path / "spool")
+    spool = files.ensure_dir(tmp_path / "spool")
     port = free_port()
     env = {
         "DJANGO_SETTINGS_MODULE": "tests.settings",

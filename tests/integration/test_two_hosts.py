@@ -14,9 +14,9 @@ from pathlib import Path
 
 import pytest
 
-from spoolcron import spoolfile
-from spoolcron.beat import fire_job_id
-from spoolcron.payload import job_file_prefix
+from spoolcron.core.beat import fire_job_id
+from spoolcron.core.payload import job_file_prefix
+from spoolcron.spool import files
 from tests.conftest import Runs
 
 from .conftest import RunUwsgi
@@ -45,7 +45,7 @@ def spooler_pids(uwsgi: UwsgiProcess) -> set[int]:
 def stranded(spool_dir: Path, fire: float) -> bool:
     """Whether the fire's spool file still waits in *spool_dir* (its host died)."""
     prefix = job_file_prefix(fire_job_id(ENTRY, fire))
-    return any(f.name.startswith(prefix) for f in spoolfile.list_files(spool_dir))
+    return any(f.name.startswith(prefix) for f in files.list_files(spool_dir))
 
 
 def test_two_hosts_run_each_fire_once_and_survive_a_kill(
@@ -53,7 +53,7 @@ def test_two_hosts_run_each_fire_once_and_survive_a_kill(
 ) -> None:
     """Two instances, one schedule: every second is claimed and run once across both; after
     one instance is killed -9, the other goes on without a gap."""
-    spools = [spoolfile.ensure_dir(tmp_path / f"spool-{host}") for host in ("a", "b")]
+    spools = [files.ensure_dir(tmp_path / f"spool-{host}") for host in ("a", "b")]
     hosts = [
         start_beat(run_uwsgi, spool, runs, postgres_db, "beat_every_second", "--processes=2")
         for spool in spools

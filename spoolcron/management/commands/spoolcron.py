@@ -24,11 +24,12 @@ from django.core.management.color import no_style
 from django.utils import timezone
 
 from spoolcron import operations
-from spoolcron.dispatch import Outcome, Result
-from spoolcron.entries import Problem
-from spoolcron.exceptions import JobRunning, UnknownTask
-from spoolcron.runner import run_due
-from spoolcron.upcoming import BadWhen, UnknownEntry, parse_when, relative, upcoming
+from spoolcron.core.entries import Problem
+from spoolcron.exceptions import BadWhen, JobNotFound, JobRunning, UnknownEntry, UnknownTask
+from spoolcron.operations import parse_when, relative, upcoming
+from spoolcron.runtime.dispatch import Outcome, Result
+from spoolcron.runtime.runner import run_due
+from spoolcron.storage.recorder import DatabaseRecorder
 
 Style = Callable[[str], str]
 
@@ -551,7 +552,7 @@ class Command(BaseCommand):
     def _cancel(self, options: dict[str, Any]) -> None:
         try:
             job = operations.cancel_job(options["job_id"])
-        except (operations.JobNotFound, JobRunning) as exc:
+        except (JobNotFound, JobRunning) as exc:
             raise CommandError(str(exc)) from None
         self.stdout.write(
             f"Cancelled job {job.id!r} (task {job.task}, due {self._local(job.run_after)}).",
@@ -561,7 +562,7 @@ class Command(BaseCommand):
     def _retry(self, options: dict[str, Any]) -> None:
         try:
             job = operations.retry_job(options["job_id"])
-        except (operations.JobNotFound, UnknownTask) as exc:
+        except (JobNotFound, UnknownTask) as exc:
             raise CommandError(str(exc)) from None
         self.stdout.write(
             f"Job {job.id!r} (task {job.task}) is back in the spool directory, due now.",
@@ -581,7 +582,7 @@ class Command(BaseCommand):
     def _run_due(self, options: dict[str, Any]) -> None:
         now = timezone.now()
         until = self._when(options["until"], "--until", now)
-        results = run_due(until=None if until is None else until.timestamp())
+        results = run_due(DatabaseRecorder(), until=None if until is None else until.timestamp())
         failed = [r for r in results if r.outcome in FAILED_OUTCOMES]
         if options["json"]:
             self._json({"results": [self._result_dict(r) for r in results]})

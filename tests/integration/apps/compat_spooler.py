@@ -5,8 +5,8 @@ It records what uWSGI hands to ``uwsgi.spooler`` as JSON in ``$SPOOLCRON_TEST_RE
 
 * ``block_until``: write ``<task>.started`` and wait until that path exists (at most 60 s).
 * ``touch_self``: open and close the running spool file first (drops uWSGI's lock!).
-* ``use_hold``: run inside ``spoolfile.hold`` and record what ``read``/``lock_owner`` say.
-* ``quarantine_to``: ``spoolfile.quarantine`` the running file into that dir (inside ``hold``).
+* ``use_hold``: run inside ``locks.hold`` and record what ``read``/``lock_owner`` say.
+* ``quarantine_to``: ``files.quarantine`` the running file into that dir (inside ``hold``).
 * ``return``: return this integer instead of ``uwsgi.SPOOL_OK``.
 """
 
@@ -16,7 +16,7 @@ import time
 
 import uwsgi
 
-from spoolcron import spoolfile
+from spoolcron.spool import files, locks
 
 RESULTS = os.environ["SPOOLCRON_TEST_RESULTS"]
 
@@ -54,19 +54,19 @@ def spooler(env: dict[bytes | str, bytes]) -> int:
         with open(path, "rb"):
             pass
     if b"use_hold" in args:
-        with spoolfile.hold(path, args, env.get("body", b"")):
-            held = spoolfile.read(path)
+        with locks.hold(path, args, env.get("body", b"")):
+            held = files.read(path)
             record["hold_read_args"] = {k.hex(): v.hex() for k, v in held.args.items()}
-            record["hold_lock_owner"] = spoolfile.lock_owner(path)
-            record["hold_remove"] = spoolfile.remove_if_unlocked(path)
+            record["hold_lock_owner"] = locks.lock_owner(path)
+            record["hold_remove"] = locks.remove_if_unlocked(path)
             _publish(f"{name}.started", record)
             _wait_for(args[b"block_until"].decode())
     elif b"block_until" in args:
         _publish(f"{name}.started", record)
         _wait_for(args[b"block_until"].decode())
     if b"quarantine_to" in args:
-        with spoolfile.hold(path, args, env.get("body", b"")):
-            spoolfile.quarantine(path, args[b"quarantine_to"].decode(), "test")
+        with locks.hold(path, args, env.get("body", b"")):
+            files.quarantine(path, args[b"quarantine_to"].decode(), "test")
     record["finished"] = time.time()
     _publish(f"{name}.json", record)
     return int(args.get(b"return", uwsgi.SPOOL_OK))

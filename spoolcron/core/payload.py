@@ -1,48 +1,57 @@
-"""What a spoolcron spool file carries: the job payload as JSON in the body, plus a few args.
+"""The wire format: what a spoolcron spool file carries, its file name, and every meta key.
 
-The body holds everything (no 64 KiB limit); the uWSGI args block keeps only the marker that
-the file is ours, the task name and the job id, so ``uwsgi.parsefile`` and operators can see
-them without decoding JSON.
+The body holds the job as JSON (no 64 KiB limit); the uWSGI args block keeps only the marker
+that the file is ours, the task name and the job id, so ``uwsgi.parsefile`` and operators can
+see them without decoding JSON. Pure: the bytes of the file are spoolcron.spool's business.
 """
 
 from __future__ import annotations
 
-import errno
 import json
-import os
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
-from pathlib import Path
 from typing import Any
 
 from django.core.serializers.json import DjangoJSONEncoder
 
-from . import spoolfile
-from .exceptions import InvalidArguments, SpoolWriteError
+from ..exceptions import InvalidArguments, PayloadError
 
 __all__ = [
     "FORMAT_VERSION",
+    "MARKER",
     "MAX_BODY_SIZE",
+    "META_DJANGO_TASK",
+    "META_MANUAL_RUN",
+    "META_OVERLAP",
+    "PREFIX",
     "Payload",
     "PayloadError",
     "check_arguments",
     "encode_body",
     "job_file_prefix",
-    "read_payload",
     "unencodable",
-    "write_payload",
 ]
+
+PREFIX = "uwsgi_spoolfile_on_"
+"""The spooler ignores every file name that does not start with this."""
+
+MARKER = b"spoolcron"
+"""Argument key that marks a spool file as written by spoolcron; its value is the format version."""
+
+# Every key spoolcron puts in Payload.meta; users' own meta keys live beside them.
+META_OVERLAP = "overlap"
+"""A periodic fire's overlap policy ("skip" or "allow")."""
+META_MANUAL_RUN = "entry_manual_run"
+"""The entry a job enqueued by ``spoolcron run ENTRY`` runs for."""
+META_DJANGO_TASK = "django_task"
+"""``{"backend": alias, "queue_name": name}`` of a job SpoolerBackend enqueued."""
 
 FORMAT_VERSION = 1
 MAX_BODY_SIZE = 16 * 1024 * 1024
 """The largest payload body spoolcron writes or reads: uWSGI reads a whole spool file into the
 spooler's memory before any Python code runs, so a bigger job is refused at enqueue and a bigger
 file found in the spool directory is moved aside unread."""
-_NAME_PREFIX = spoolfile.PREFIX + "spoolcron_"
-
-
-class PayloadError(ValueError):
-    """A spool file marked as ours whose body is not a payload we can run."""
+_NAME_PREFIX = PREFIX + "spoolcron_"
 
 
 def job_file_prefix(job_id: str) -> str:
@@ -66,9 +75,37 @@ class Payload:
     def file_name(self) -> str:
         return f"{job_file_prefix(self.job_id)}{self.attempt}"
 
+    @property
+    def overlap(self) -> str:
+        value = self.meta.get(META_OVERLAP, "skip")
+        return value if isinstance(value, str) else "skip"
+
+    @property
+    def history_entry(self) -> str:
+        """The entry whose history this job belongs to: the one that fired, or the one run
+        by hand; "" for plain one-off jobs."""
+        manual = self.meta.get(META_MANUAL_RUN)
+        return self.entry or (manual if isinstance(manual, str) else "")
+
+    @property
+    def manual_entry(self) -> str | None:
+        manual = self.meta.get(META_MANUAL_RUN)
+        return manual if isinstance(manual, str) else None
+
+    @property
+    def framework(self) -> dict[str, str] | None:
+        """The backend alias and queue name of a job enqueued by SpoolerBackend, else None."""
+        enqueued = self.meta.get(META_DJANGO_TASK)
+        if not isinstance(enqueued, dict):
+            return None
+        return {
+            "backend": str(enqueued.get("backend", "")),
+            "queue_name": str(enqueued.get("queue_name", "")),
+        }
+
     def spool_args(self) -> dict[bytes, bytes]:
         return {
-            spoolfile.MARKER: str(FORMAT_VERSION).encode(),
+            MARKER: str(FORMAT_VERSION).encode(),
             b"task": self.task.encode(),
             b"job": self.job_id.encode(),
         }
@@ -181,45 +218,3 @@ def encode_body(payload: Payload) -> bytes:
             "a file path) instead."
         )
     return body
-
-
-def write_payload(
-    spool_dir: Path,
-    payload: Payload,
-    *,
-    body: bytes | None = None,
-    fsync: bool = False,
-    exclusive: bool = False,
-) -> Path:
-    """Write ``payload`` as a spool file due at its ``run_after`` (atomic; see spoolfile.write).
-
-    ``body`` is ``encode_body(payload)`` when the caller encoded it already. A full, read-only
-    or unwritable spool directory raises :class:`SpoolWriteError` (nothing is left behind);
-    a missing directory raises ``FileNotFoundError`` and a name taken with ``exclusive``
-    ``FileExistsError``, which callers handle.
-    """
-    data = encode_body(payload) if body is None else body
-    try:
-        return spoolfile.write(
-            spool_dir,
-            payload.file_name,
-            payload.spool_args(),
-            data,
-            at=payload.run_after,
-            fsync=fsync,
-            exclusive=exclusive,
-        )
-    except (FileNotFoundError, FileExistsError):
-        raise
-    except OSError as exc:
-        reason = exc.strerror or os.strerror(exc.errno or errno.EIO)
-        raise SpoolWriteError(
-            f"Cannot write the spool file for job {payload.job_id!r} in "
-            f"{os.fspath(spool_dir)!r}: {reason}.",
-            exc.errno,
-            os.path.join(os.fspath(spool_dir), payload.file_name),
-        ) from exc
-
-
-def read_payload(file: spoolfile.SpoolFile) -> Payload:
-    return Payload.from_body(file.body, name=str(file.path))

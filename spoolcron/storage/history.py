@@ -1,4 +1,5 @@
-"""Run history in the ledger, written by the dispatcher; and the overlap check it needs.
+"""Run history (one ``Run`` row per attempt), written through the DatabaseRecorder; and the
+overlap check it needs.
 
 A database that is down must not stop jobs from running: failures to record are logged and
 the job goes on. The end of a run that could not be recorded is kept in this process and
@@ -16,8 +17,9 @@ from datetime import UTC, datetime, timedelta
 
 from django.db import DatabaseError
 
+from ..core.payload import Payload
+from ..core.times import to_db_datetime
 from .models import Run
-from .payload import Payload
 
 __all__ = [
     "finish_run",
@@ -49,21 +51,15 @@ def _flush_unrecorded() -> None:
         del _unrecorded[run_id]
 
 
-def _entry_of(payload: Payload) -> str:
-    # A run enqueued by hand (`manage.py spoolcron run ENTRY`) is in its entry's history too.
-    manual = payload.meta.get("entry_manual_run")
-    return payload.entry or (manual if isinstance(manual, str) else "")
-
-
-def _due(payload: Payload) -> datetime:
-    return datetime.fromtimestamp(payload.run_after, UTC)
+def _now() -> datetime:
+    return to_db_datetime(datetime.now(UTC))
 
 
 def mark_interrupted(job_id: str, error: str) -> None:
     """Close the runs of ``job_id`` left "running" by a process that died during them."""
     try:
         Run.objects.filter(job_id=job_id, outcome=Run.Outcome.RUNNING).update(
-            outcome=Run.Outcome.FAILED, finished=datetime.now(UTC), error=error
+            outcome=Run.Outcome.FAILED, finished=_now(), error=error
         )
     except DatabaseError:
         logger.exception("could not close the interrupted runs of job=%s", job_id)
@@ -80,11 +76,11 @@ def start_run(payload: Payload) -> int | None:
     try:
         run = Run.objects.create(
             job_id=payload.job_id,
-            entry=_entry_of(payload),
+            entry=payload.history_entry,
             task=payload.task,
             attempt=payload.attempt,
-            due=_due(payload),
-            started=datetime.now(UTC),
+            due=to_db_datetime(payload.run_after),
+            started=_now(),
             outcome=Run.Outcome.RUNNING,
             host=socket.gethostname(),
             pid=os.getpid(),
@@ -98,7 +94,7 @@ def start_run(payload: Payload) -> int | None:
 def finish_run(run_id: int | None, outcome: str, error: str = "") -> None:
     if run_id is None:
         return
-    finished = datetime.now(UTC)
+    finished = _now()
     try:
         _record_end(run_id, outcome, finished, error)
     except DatabaseError:
@@ -109,14 +105,14 @@ def finish_run(run_id: int | None, outcome: str, error: str = "") -> None:
 
 
 def record_skipped(payload: Payload, reason: str) -> None:
-    now = datetime.now(UTC)
+    now = _now()
     try:
         Run.objects.create(
             job_id=payload.job_id,
-            entry=_entry_of(payload),
+            entry=payload.history_entry,
             task=payload.task,
             attempt=payload.attempt,
-            due=_due(payload),
+            due=to_db_datetime(payload.run_after),
             started=now,
             finished=now,
             outcome=Run.Outcome.SKIPPED,
@@ -146,7 +142,7 @@ def previous_still_running(payload: Payload) -> Run | None:
     if not payload.entry:
         return None
     host = socket.gethostname()
-    now = datetime.now(UTC)
+    now = _now()
     try:
         _flush_unrecorded()  # this process's own runs that ended while the database was away
         candidates = list(

@@ -1,57 +1,33 @@
-"""What runs next: the fires of the periodic entries merged with the jobs waiting in the spool.
+"""What runs next: the fires of the periodic entries merged with the jobs waiting to run.
 
-``merge_upcoming()`` is the pure part: a heap holds the next fire of every entry; popping one
+``merge_upcoming()`` is pure: a heap holds the next fire of every entry; popping one
 pushes that entry's following fire, so listing the next *n* runs costs one ``next_after`` per
 entry plus about *n* more, however far apart the fires are. Entries that share a schedule
 share its computations (the schedules are hashable values), so 10,000 entries spread over a
 few hundred distinct schedules cost a few hundred ``next_after`` calls.
 
-``upcoming()`` adds the I/O: it collects the declared entries and reads the spool directory,
-where one-off jobs wait and where the beat writes each periodic fire half a second ahead (a
-fire found there is listed once). It needs neither uWSGI nor the database.
-
-``parse_when()`` reads the ``WHEN`` of the command line: an ISO date-time or ``+2h``,
-``today``, ``tomorrow``...
+``spoolcron.operations.upcoming`` adds the I/O (the declared entries, the waiting jobs).
 """
 
 from __future__ import annotations
 
 import heapq
 import math
-import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime, time, timedelta, tzinfo
+from datetime import UTC, datetime
 from typing import Literal
-
-from django.utils import timezone
 
 import schedules
 from schedules.zones import zone_name
 
 from .beat import fire_job_id
-from .entries import Problem, ResolvedEntry, collect
-from .exceptions import BadWhen, UnknownEntry
-from .jobs import pending_jobs
+from .entries import ResolvedEntry
 from .payload import Payload
 
-__all__ = [
-    "MANUAL_RUN_META",
-    "BadWhen",
-    "Source",
-    "UnknownEntry",
-    "Upcoming",
-    "UpcomingRun",
-    "merge_upcoming",
-    "parse_when",
-    "relative",
-    "upcoming",
-]
+__all__ = ["Source", "Upcoming", "UpcomingRun", "merge_upcoming"]
 
 Source = Literal["periodic", "one-off"]
-
-MANUAL_RUN_META = "entry_manual_run"
-"""The ``meta`` key of a job enqueued by ``spoolcron run ENTRY``: the entry's name."""
 
 
 @dataclass(frozen=True)
@@ -98,8 +74,8 @@ def _spooled_run(payload: Payload, by_name: dict[str, ResolvedEntry]) -> Upcomin
         base = _describe(entry) if entry is not None else "periodic fire"
         name, source = payload.entry, "periodic"
     else:
-        manual = payload.meta.get(MANUAL_RUN_META)
-        base = f"manual run of {manual!r}" if isinstance(manual, str) else "one-off"
+        manual = payload.manual_entry
+        base = f"manual run of {manual!r}" if manual is not None else "one-off"
         name, source = payload.job_id, "one-off"
     return UpcomingRun(
         when=datetime.fromtimestamp(payload.run_after, UTC),
@@ -193,111 +169,3 @@ def merge_upcoming(
             )
         )
     return Upcoming(runs=runs[:count], more=len(runs) > count, now=now, until=until)
-
-
-def _wanted(payload: Payload, entry: str) -> bool:
-    return payload.entry == entry or payload.meta.get(MANUAL_RUN_META) == entry
-
-
-def upcoming(
-    *,
-    count: int = 20,
-    until: datetime | None = None,
-    entry: str | None = None,
-    now: datetime | None = None,
-) -> tuple[Upcoming, list[Problem]]:
-    """The next runs of the declared entries and the spool directory's jobs, and entry problems.
-
-    ``entry`` keeps only that entry's runs (its fires, retries and manual runs); an unknown
-    name raises :class:`UnknownEntry`. Entries with problems are left out and the problems
-    returned, so one bad entry does not hide the others' runs.
-    """
-    from .conf import get_settings
-
-    current = timezone.now() if now is None else now
-    entries, problems = collect()
-    spool_dir = get_settings().spool_dir
-    try:
-        spooled = [payload for _, payload in pending_jobs(spool_dir)]
-    except FileNotFoundError:
-        spooled = []  # uWSGI creates it on start; nothing was enqueued yet
-    if entry is not None:
-        entries = [e for e in entries if e.name == entry]
-        if not entries:
-            for problem in problems:
-                if problem.entry == entry:
-                    raise UnknownEntry(f"Entry {entry!r} cannot be used: {problem.message}")
-            raise UnknownEntry(f"Unknown entry {entry!r}: no schedules module declares it.")
-        spooled = [p for p in spooled if _wanted(p, entry)]
-    return merge_upcoming(entries, spooled, now=current, count=count, until=until), problems
-
-
-# --- WHEN ----------------------------------------------------------------------------------
-
-_RELATIVE = re.compile(
-    r"^\+\s*(?P<amount>\d+(?:\.\d+)?)\s*"
-    r"(?P<unit>s|secs?|seconds?|m|mins?|minutes?|h|hrs?|hours?|d|days?|w|weeks?)$"
-)
-_UNIT_SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
-
-
-def _midnight_after(day: datetime, days: int, tz: tzinfo) -> datetime:
-    local = day.astimezone(tz).date() + timedelta(days=days)
-    return datetime.combine(local, time(0), tzinfo=tz)
-
-
-def parse_when(
-    text: str, *, now: datetime | None = None, tz: tzinfo | None = None, option: str = "--until"
-) -> datetime:
-    """The aware datetime meant by ``text``: an ISO date-time or a phrase relative to ``now``.
-
-    ISO date-times without an offset are read in ``tz`` (default: the project's
-    ``TIME_ZONE``). Phrases: ``now``, ``+90s``, ``+15m``, ``+2h``, ``+3d``, ``+1w`` (also
-    ``+2 hours``...), ``today`` (the coming local midnight) and ``tomorrow`` (the one after).
-    ``option`` names the argument in the error message.
-    """
-    zone = timezone.get_default_timezone() if tz is None else tz
-    current = timezone.now() if now is None else now
-    phrase = text.strip().lower() if isinstance(text, str) else ""
-    if phrase == "now":
-        return current
-    if phrase == "today":
-        return _midnight_after(current, 1, zone)
-    if phrase == "tomorrow":
-        return _midnight_after(current, 2, zone)
-    match = _RELATIVE.match(phrase)
-    if match:
-        seconds = float(match["amount"]) * _UNIT_SECONDS[match["unit"][0]]
-        try:
-            return current + timedelta(seconds=seconds)
-        except OverflowError:
-            pass
-    elif phrase:
-        try:
-            parsed = datetime.fromisoformat(text.strip())
-        except ValueError:
-            pass
-        else:
-            return parsed if parsed.tzinfo is not None else parsed.replace(tzinfo=zone)
-    raise BadWhen(
-        f"Cannot understand {option} {text!r}: use an ISO date-time like 2026-12-24T18:00 "
-        "or +2h, +3d, today, tomorrow."
-    )
-
-
-def relative(seconds: float) -> str:
-    """``"in 4 min"``, ``"2 s ago"``, ``"in 1 h 5 min"``, ``"in 3 d 2 h"`` or ``"now"``."""
-    whole = round(abs(seconds))
-    if whole == 0:
-        return "now"
-    if whole < 60:
-        amount = f"{whole} s"
-    elif whole < 3600 - 30:
-        amount = f"{round(whole / 60)} min"
-    elif whole < 86400 - 30:
-        hours, minutes = divmod(round(whole / 60), 60)
-        amount = f"{hours} h {minutes} min" if minutes else f"{hours} h"
-    else:
-        days, hours = divmod(round(whole / 3600), 24)
-        amount = f"{days} d {hours} h" if hours else f"{days} d"
-    return f"in {amount}" if seconds > 0 else f"{amount} ago"

@@ -1,32 +1,28 @@
-"""The ledger in the database: who enqueued which fire, and the history of runs.
+"""The beat's ledger in the database (``core.protocols.Ledger``): who enqueued which fire.
 
 ``claim()`` inserts the (entry, fire time) claim and writes the spool file in one transaction:
 the unique constraint makes a second writer of the same fire -- on this host or another host
-sharing the database -- lose, so each fire is enqueued exactly once.
+sharing the database -- lose, so each fire is enqueued exactly once. A claim that does not
+commit raises: the caller removes what ``write`` wrote.
 """
 
 from __future__ import annotations
 
 import logging
-import os
 import socket
 from collections.abc import Callable, Sequence
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 
 from django.db import IntegrityError, transaction
 from django.db.models import Max, OuterRef, Subquery
 
-from . import spoolfile
+from ..core.times import from_db_datetime, to_db_datetime
+from . import results
 from .models import FireClaim, Run
 
-__all__ = ["DatabaseLedger", "to_datetime"]
+__all__ = ["DatabaseLedger"]
 
 logger = logging.getLogger("spoolcron.ledger")
-
-
-def to_datetime(timestamp: float) -> datetime:
-    return datetime.fromtimestamp(timestamp, UTC)
 
 
 class DatabaseLedger:
@@ -42,16 +38,16 @@ class DatabaseLedger:
             .annotate(last=Max("fire_time"))
             .values_list("entry", "last")
         )
-        return {entry: last.timestamp() for entry, last in rows}
+        return {entry: from_db_datetime(last) for entry, last in rows}
 
     def baseline(self, entries: Sequence[str], since: float) -> None:
         """Record when the beat started watching new entries (claims with no job)."""
-        now = datetime.now(UTC)
+        now = to_db_datetime(datetime.now(UTC))
         FireClaim.objects.using(self.using).bulk_create(
             [
                 FireClaim(
                     entry=entry,
-                    fire_time=to_datetime(since),
+                    fire_time=to_db_datetime(since),
                     job_id="",
                     claimed_at=now,
                     host=self.host,
@@ -62,35 +58,26 @@ class DatabaseLedger:
             batch_size=500,
         )
 
-    def claim(self, entry: str, fire_time: float, job_id: str, write: Callable[[], Path]) -> bool:
+    def claim(self, entry: str, fire_time: float, job_id: str, write: Callable[[], object]) -> bool:
         """Claim the fire and write its spool file; False if it was claimed already."""
-        written: Path | None = None
         try:
             with transaction.atomic(using=self.using):
                 FireClaim.objects.using(self.using).create(
                     entry=entry,
-                    fire_time=to_datetime(fire_time),
+                    fire_time=to_db_datetime(fire_time),
                     job_id=job_id,
-                    claimed_at=datetime.now(UTC),
+                    claimed_at=to_db_datetime(datetime.now(UTC)),
                     host=self.host,
                 )
-                written = write()
+                write()
         except IntegrityError:
             return False
-        except BaseException:
-            # The claim rolled back: the file must not outlive it, or the fire could run
-            # here and again on the host that claims it later.
-            if written is not None:
-                spoolfile.remove_if_unlocked(written)
-            raise
         return True
 
     def prune(self, *, keep: timedelta, now: datetime | None = None) -> int:
         """Delete claims, runs and job results older than ``keep``; an entry's newest claim
         always stays (see results.prune for which results are old)."""
-        from . import results
-
-        cutoff = (now or datetime.now(UTC)) - keep
+        cutoff = to_db_datetime((now or datetime.now(UTC)) - keep)
         newest = (
             FireClaim.objects.using(self.using)
             .filter(entry=OuterRef("entry"))
@@ -110,7 +97,3 @@ class DatabaseLedger:
             .delete()
         )
         return claims + runs + results.prune(cutoff, using=self.using)
-
-
-def current_host_and_pid() -> tuple[str, int]:
-    return socket.gethostname(), os.getpid()

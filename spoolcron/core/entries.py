@@ -33,8 +33,8 @@ from django.utils.module_loading import module_has_submodule
 
 import schedules
 
-from .conf import get_settings
-from .exceptions import UnknownTask
+from ..conf import get_settings
+from ..exceptions import UnknownTask
 from .registry import Task, resolve_task, task
 
 __all__ = [

@@ -13,21 +13,18 @@ import json
 import logging
 import os
 import socket
-import traceback
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
-from django.conf import settings
 from django.core.serializers.json import DjangoJSONEncoder
 from django.db import DatabaseError, IntegrityError, transaction
 from django.db.models import Q
-from django.utils import timezone
 
+from ..core.payload import Payload
+from ..core.times import to_db_datetime
 from .models import JobResult
-from .payload import Payload
 
 __all__ = [
-    "error_of",
     "finish",
     "forget",
     "load",
@@ -36,7 +33,6 @@ __all__ = [
     "record_unrunnable",
     "start",
     "stored_status",
-    "to_datetime",
     "worker_id",
 ]
 
@@ -45,23 +41,8 @@ logger = logging.getLogger("spoolcron.results")
 Status = JobResult.Status
 
 
-def to_datetime(timestamp: float) -> datetime:
-    """A Unix time as the database wants it: aware UTC, or naive local time without USE_TZ."""
-    aware = datetime.fromtimestamp(timestamp, UTC)
-    return aware if settings.USE_TZ else timezone.make_naive(aware)
-
-
 def worker_id() -> str:
     return f"{socket.gethostname()}:{os.getpid()}"
-
-
-def error_of(exc: BaseException) -> dict[str, str]:
-    """The framework's TaskError of ``exc``, as stored in ``JobResult.errors``."""
-    kind = type(exc)
-    return {
-        "exception_class_path": f"{kind.__module__}.{kind.__qualname__}",
-        "traceback": "".join(traceback.format_exception(exc)),
-    }
 
 
 def _storable(value: Any, job_id: str) -> Any:
@@ -75,14 +56,13 @@ def _storable(value: Any, job_id: str) -> Any:
 
 
 def _new_row(payload: Payload, *, backend: str, queue_name: str) -> JobResult:
-    manual = payload.meta.get("entry_manual_run")
     return JobResult(
         id=payload.job_id,
         task=payload.task,
-        entry=payload.entry or (manual if isinstance(manual, str) else ""),
+        entry=payload.history_entry,
         status=Status.READY,
-        enqueued_at=to_datetime(payload.enqueued_at) if payload.enqueued_at else None,
-        run_after=to_datetime(payload.run_after),
+        enqueued_at=to_db_datetime(payload.enqueued_at) if payload.enqueued_at else None,
+        run_after=to_db_datetime(payload.run_after),
         args=payload.args,
         kwargs=payload.kwargs,
         backend=backend,
@@ -119,7 +99,7 @@ def _mark_running(row: JobResult, now: datetime) -> None:
 
 def start(payload: Payload, *, backend: str, queue_name: str, now: float) -> JobResult:
     """Mark the job RUNNING and return its row (unsaved if the database failed)."""
-    started = to_datetime(now)
+    started = to_db_datetime(now)
     for _ in range(2):
         try:
             # Only this job's spooler writes its row from now on (it holds the file's lock),
@@ -158,9 +138,9 @@ def finish(
     if status == Status.SUCCESSFUL:
         row.return_value = _storable(return_value, row.id)
     if retry_at is not None:
-        row.run_after = to_datetime(retry_at)
+        row.run_after = to_db_datetime(retry_at)
     else:
-        row.finished_at = to_datetime(now)
+        row.finished_at = to_db_datetime(now)
     try:
         _save(row)
     except DatabaseError:
@@ -174,7 +154,7 @@ def record_unrunnable(payload: Payload, error: dict[str, str], *, now: float) ->
         if row is None:
             row = _new_row(payload, backend="", queue_name="")
         row.status = Status.FAILED
-        row.finished_at = to_datetime(now)
+        row.finished_at = to_db_datetime(now)
         row.errors = [*row.errors, error]
         _save(row)
     except DatabaseError:
@@ -207,8 +187,7 @@ def prune(cutoff: datetime, *, using: str = "default") -> int:
     """Delete results finished before ``cutoff``, and unfinished ones due before it that no
     attempt touched since (their job is gone: a spooler that runs it later writes a new row).
     """
-    if not settings.USE_TZ and timezone.is_aware(cutoff):
-        cutoff = timezone.make_naive(cutoff)
+    cutoff = to_db_datetime(cutoff)
     stale = Q(finished_at__lt=cutoff) | (
         Q(finished_at__isnull=True)
         & (Q(run_after__lt=cutoff) | Q(run_after__isnull=True, enqueued_at__lt=cutoff))

@@ -31,26 +31,17 @@ import time
 from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Protocol
 
 import schedules
 
 from .entries import ResolvedEntry
-from .payload import Payload, write_payload
+from .logging import Throttled
+from .payload import META_OVERLAP, Payload
+from .protocols import FireWriter, Ledger
 
 __all__ = ["Beat", "Ledger", "fire_job_id", "recent_fires"]
 
 logger = logging.getLogger("spoolcron.beat")
-
-
-class Ledger(Protocol):
-    def last_fires(self) -> dict[str, float]: ...
-
-    def baseline(self, entries: Sequence[str], since: float) -> None: ...
-
-    def claim(
-        self, entry: str, fire_time: float, job_id: str, write: Callable[[], Path]
-    ) -> bool: ...
 
 
 def fire_job_id(entry: str, fire_time: float) -> str:
@@ -98,7 +89,7 @@ class Beat:
         self,
         entries: Sequence[ResolvedEntry],
         ledger: Ledger,
-        spool_dir: Path,
+        writer: FireWriter,
         *,
         clock: Callable[[], float] = time.time,
         notify: Callable[[str, float], None] | None = None,
@@ -107,27 +98,21 @@ class Beat:
         retry_delay: float = 1.0,
         log_every: float = 30.0,
         max_sleep: float = 1.0,
-        fsync: bool = False,
     ) -> None:
         self.entries = [e for e in entries if e.enabled]
         self.ledger = ledger
-        self.spool_dir = spool_dir
+        self.writer = writer
         self.clock = clock
         self.notify = notify
         self.lead = lead
         self.late_after = late_after
         self.retry_delay = retry_delay
-        self.log_every = log_every
         self.max_sleep = max_sleep
-        self.fsync = fsync
         # (when to look at it, tie-breaker, entry index, fire time)
         self._heap: list[tuple[float, int, int, float]] = []
         self._seq = itertools.count()
         self.enqueued = 0
-        # Consecutive failed attempts, when the first of them was, when we last said so.
-        self.failures = 0
-        self._failing_since: float | None = None
-        self._last_failure_log = 0.0
+        self._failing = Throttled(every=log_every)
 
     def _push(self, index: int, fire_time: float | None, not_before: float | None = None) -> None:
         if fire_time is None:
@@ -171,15 +156,14 @@ class Beat:
                 self._failed(entry, fire_time, exc, now)
                 self._postpone_due(now)
                 break
-            if self.failures:
+            if self._failing.failures:
+                outage = self._failing.outage(now)
                 logger.warning(
                     "beat enqueues again entry=%s failed_attempts=%d outage_s=%.1f",
                     entry.name,
-                    self.failures,
-                    now - (self._failing_since or now),
+                    self._failing.recovered(),
+                    outage,
                 )
-                self.failures = 0
-                self._failing_since = None
             self._push(index, following)
         if not self._heap:
             return self.max_sleep
@@ -191,11 +175,16 @@ class Beat:
             _, _, index, fire_time = heapq.heappop(self._heap)
             self._push(index, fire_time, not_before=now + self.retry_delay)
 
+    @property
+    def failures(self) -> int:
+        """Consecutive failed attempts to enqueue (0 while all is well)."""
+        return self._failing.failures
+
     def _failed(self, entry: ResolvedEntry, fire_time: float, exc: Exception, now: float) -> None:
-        self.failures += 1
+        if not self._failing.failed(now):
+            return
         when = datetime.fromtimestamp(fire_time, UTC).isoformat()
-        if self._failing_since is None:
-            self._failing_since = self._last_failure_log = now
+        if self._failing.first:
             logger.error(
                 "beat could not enqueue entry=%s fire=%s retry_in_s=%s",
                 entry.name,
@@ -203,15 +192,14 @@ class Beat:
                 self.retry_delay,
                 exc_info=exc,
             )
-        elif now - self._last_failure_log >= self.log_every:
-            self._last_failure_log = now
+        else:
             logger.warning(
                 "beat still cannot enqueue entry=%s fire=%s failed_attempts=%d outage_s=%.1f "
                 "retry_in_s=%s error=%s",
                 entry.name,
                 when,
-                self.failures,
-                now - self._failing_since,
+                self._failing.failures,
+                self._failing.outage(now),
                 self.retry_delay,
                 _one_line(exc),
             )
@@ -245,19 +233,25 @@ class Beat:
             run_after=fire_time,
             args=list(entry.args),
             kwargs=dict(entry.kwargs),
-            meta={"overlap": entry.overlap},
+            meta={META_OVERLAP: entry.overlap},
             enqueued_at=self.clock(),
             entry=entry.name,
         )
 
-        def write() -> Path:
-            try:
-                return write_payload(self.spool_dir, payload, fsync=self.fsync, exclusive=True)
-            except FileExistsError:
-                # Written by an earlier attempt whose claim did not commit: it is this fire.
-                return self.spool_dir / payload.file_name
+        written: list[Path] = []
 
-        if self.ledger.claim(entry.name, fire_time, job_id, write):
+        def write() -> None:
+            written.append(self.writer.write(payload))
+
+        try:
+            claimed = self.ledger.claim(entry.name, fire_time, job_id, write)
+        except BaseException:
+            # The claim rolled back: the file must not outlive it, or the fire could run
+            # here and again on the host that claims it later.
+            for path in written:
+                self.writer.discard(path)
+            raise
+        if claimed:
             self.enqueued += 1
             if self.notify is not None:
                 self.notify(payload.file_name, fire_time)

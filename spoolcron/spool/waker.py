@@ -10,7 +10,7 @@ instant. The dispatcher waits out the sub-second remainder, so jobs start on tim
 It also looks at the header of each file another process wrote before waking the spooler for
 it: a file uWSGI would skip forever (shorter than its header) or delete unseen (arguments cut
 short or malformed), or one too large to read, is moved to the failed directory with the
-reason (see ``spoolfile.check``). A file still being written (locked, or changed within
+reason (see ``files.check``). A file still being written (locked, or changed within
 ``settle`` seconds) is looked at again later; meanwhile, for up to ``hold_wakes`` seconds, the
 spooler is not woken at all, since a woken spooler scans the whole directory and would delete
 or skip such a file before it is moved. uWSGI's own ``--spooler-frequency`` scan can still
@@ -29,7 +29,8 @@ from collections.abc import Callable
 from functools import partial
 from pathlib import Path
 
-from . import spoolfile
+from . import files, locks
+from .codec import PREFIX
 
 __all__ = ["COARSE_LAG", "Waker", "coarse_time", "wake_time"]
 
@@ -133,7 +134,7 @@ class Waker:
         present = set()
         with os.scandir(self.spool_dir) as entries:
             for entry in entries:
-                if not entry.name.startswith(spoolfile.PREFIX):
+                if not entry.name.startswith(PREFIX):
                     continue
                 present.add(entry.name)
                 if entry.name in self._known:
@@ -163,17 +164,17 @@ class Waker:
             return True
         path = self.spool_dir / name
         try:
-            reason = spoolfile.check(path, max_body=self.max_body)
+            reason = files.check(path, max_body=self.max_body)
             if reason is None:
                 self._forget(name)
                 return True
             # ctime is wall-clock time, whatever clock drives the waker.
             changed = path.stat().st_ctime
-            if time.time() - changed < self.settle or spoolfile.is_locked(path):
+            if time.time() - changed < self.settle or locks.is_locked(path):
                 self._suspects[name] = now + self.settle  # maybe still being written
                 self._suspect_since.setdefault(name, now)
                 return False
-            spoolfile.quarantine(path, self.failed_dir, reason)
+            files.quarantine(path, self.failed_dir, reason)
         except (FileNotFoundError, BlockingIOError):
             pass  # gone, or a spooler took it meanwhile
         except OSError:
@@ -220,7 +221,7 @@ class Waker:
             if not path.exists():
                 self._known.discard(name)
                 continue
-            if not spoolfile.is_locked(path):
+            if not locks.is_locked(path):
                 wake = True
             # Look again later: a busy spooler may have passed the file over in its scan.
             heapq.heappush(self._heap, (now + self.rewake_interval, name))

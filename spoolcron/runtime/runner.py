@@ -11,39 +11,46 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-from . import spoolfile
-from .conf import get_settings
+from ..conf import get_settings
+from ..core.protocols import Recorder
+from ..exceptions import SpoolFileError
+from ..spool import files, locks
 from .dispatch import Outcome, Result, run_spool_file
 
 __all__ = ["run_due"]
 
-_REMOVE_AFTER = (Outcome.SUCCEEDED, Outcome.RETRYING, Outcome.SKIPPED)
 
-
-def _run_one(path: Path, until: float, now: Callable[[], float]) -> Result | None:
+def _run_one(
+    path: Path, until: float, recorder: Recorder, now: Callable[[], float]
+) -> Result | None:
     try:
-        file = spoolfile.read(path)
+        file = files.read(path)
     except FileNotFoundError:
         return None
-    except spoolfile.SpoolFileError as exc:
-        if spoolfile.is_locked(path):
+    except SpoolFileError as exc:
+        if locks.is_locked(path):
             return None  # uwsgi.spool() is still writing it
-        spoolfile.quarantine(path, get_settings().failed_dir, str(exc))
+        files.quarantine(path, get_settings().failed_dir, str(exc))
         return Result(Outcome.QUARANTINED, reason=str(exc))
     if not file.is_ours or file.at > until:
         return None
-    with spoolfile.locked(path) as ok:
+    with locks.locked(path) as ok:
         if not ok:
             return None  # a spooler runs it, or it is gone
         # hold(): closing another descriptor of the file would drop the lock we hold.
-        with spoolfile.hold(path, file.args, file.body) as held:
-            result = run_spool_file(held, now=now)
-            if result.outcome in _REMOVE_AFTER:
+        with locks.hold(path, file.args, file.body) as held:
+            result = run_spool_file(held, recorder, now=now)
+            if result.outcome.removes_file:
                 os.unlink(path)
     return result
 
 
-def run_due(*, until: float | None = None, clock: Callable[[], float] = time.time) -> list[Result]:
+def run_due(
+    recorder: Recorder,
+    *,
+    until: float | None = None,
+    clock: Callable[[], float] = time.time,
+) -> list[Result]:
     """Run every spoolcron file due by ``until`` (default: now), oldest first.
 
     Jobs due later than now but before ``until`` run at once, as if it were ``until``.
@@ -56,7 +63,7 @@ def run_due(*, until: float | None = None, clock: Callable[[], float] = time.tim
 
     spool_dir = get_settings().spool_dir
     try:
-        paths = spoolfile.list_files(spool_dir)
+        paths = files.list_files(spool_dir)
     except FileNotFoundError:
         return []
     due = []
@@ -69,7 +76,7 @@ def run_due(*, until: float | None = None, clock: Callable[[], float] = time.tim
     for at, path in sorted(due):
         if at > deadline:
             continue
-        result = _run_one(path, deadline, now)
+        result = _run_one(path, deadline, recorder, now)
         if result is not None:
             results.append(result)
     return results

@@ -3,27 +3,32 @@
 Registration happens when the module defining a task is imported (the app config imports each
 installed app's ``tasks`` and ``schedules`` modules), never by importing a name read from a
 spool file. Functions of Django's ``@task`` (Tasks framework) join the table under their
-module path when spoolcron's backend validates them, which Django does as it builds the task.
+module path when spoolcron's backend validates them, which Django does as it builds the task;
+they carry the backend's :class:`Execution`, the strategy that runs them.
 """
 
 from __future__ import annotations
 
+import asyncio
 import inspect
 from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime, timedelta
-from typing import TYPE_CHECKING, Any, Generic, ParamSpec, TypeVar, overload
+from typing import TYPE_CHECKING, Any, Generic, ParamSpec, Protocol, TypeVar, overload
 
-from .exceptions import InvalidArguments, UnknownTask
+from ..exceptions import InvalidArguments, SpoolcronImproperlyConfigured, UnknownTask
+from .payload import Payload
 
 if TYPE_CHECKING:
-    from .jobs import Job
+    from ..jobs import Job
 
 __all__ = [
-    "FRAMEWORK_META_KEY",
+    "PLAIN",
+    "Execution",
     "Task",
     "get_task",
+    "install_enqueuer",
+    "is_module_level",
     "register_framework_task",
-    "registered_tasks",
     "resolve_task",
     "task",
 ]
@@ -33,14 +38,69 @@ R = TypeVar("R")
 
 _tasks: dict[str, Task[Any, Any]] = {}
 
-# The Payload.meta key of the jobs SpoolerBackend enqueues: {"backend": ..., "queue_name": ...}.
-FRAMEWORK_META_KEY = "django_task"
+
+class Execution(Protocol):
+    """How the dispatcher runs a task: a plain call, or a Django task with its signals.
+
+    ``result`` is the recorder's record of the job (``Attempt.result``).
+    """
+
+    backend: str
+    queue_name: str
+    framework_task: Any
+
+    def run(self, task: Task[..., Any], payload: Payload, result: Any) -> object: ...
+
+    def finished(self, task: Task[..., Any], result: Any) -> None: ...
+
+
+class _Plain:
+    """A ``@spoolcron.task``: call the function (run a coroutine function to completion)."""
+
+    backend = ""
+    queue_name = ""
+    framework_task = None
+
+    def run(self, task: Task[..., Any], payload: Payload, result: Any) -> object:
+        value = task.func(*payload.args, **payload.kwargs)
+        if inspect.isawaitable(value):
+            # The spooler has no event loop of its own: run the coroutine to completion here.
+            awaitable = value
+
+            async def wait() -> object:
+                return await awaitable
+
+            return asyncio.run(wait())
+        return value
+
+    def finished(self, task: Task[..., Any], result: Any) -> None:
+        pass
+
+
+PLAIN: Execution = _Plain()
+
+_enqueue: Callable[..., Job] | None = None
+
+
+def install_enqueuer(enqueue: Callable[..., Job]) -> None:
+    """Give ``Task.schedule`` the function that enqueues (``spoolcron.schedule``).
+
+    Called by the app config when Django starts: tasks live in the core layer, enqueueing
+    above it.
+    """
+    global _enqueue
+    _enqueue = enqueue
+
+
+def is_module_level(func: Any) -> bool:
+    """Whether the spooler can find ``func`` again by its dotted name."""
+    return callable(func) and "<locals>" not in getattr(func, "__qualname__", "<locals>")
 
 
 class Task(Generic[P, R]):
     """A registered function and its options; calling it runs the function directly."""
 
-    __slots__ = ("framework", "func", "name", "retries", "retry_backoff")
+    __slots__ = ("execution", "func", "name", "retries", "retry_backoff")
 
     def __init__(
         self,
@@ -49,7 +109,7 @@ class Task(Generic[P, R]):
         name: str,
         retries: int = 0,
         retry_backoff: float | None = None,
-        framework: Any = None,
+        execution: Execution = PLAIN,
     ) -> None:
         if isinstance(retries, bool) or not isinstance(retries, int) or retries < 0:
             raise InvalidArguments(
@@ -68,8 +128,12 @@ class Task(Generic[P, R]):
         self.name = name
         self.retries = retries
         self.retry_backoff = None if retry_backoff is None else float(retry_backoff)
-        # The django.tasks Task this one runs (see register_framework_task), else None.
-        self.framework = framework
+        self.execution = execution
+
+    @property
+    def framework(self) -> Any:
+        """The django.tasks Task this one runs (see register_framework_task), else None."""
+        return self.execution.framework_task
 
     def __call__(self, *args: P.args, **kwargs: P.kwargs) -> R:
         return self.func(*args, **kwargs)
@@ -91,9 +155,12 @@ class Task(Generic[P, R]):
         on_commit: bool | None = None,
     ) -> Job:
         """Enqueue one run of this task; see :func:`spoolcron.schedule`."""
-        from .jobs import schedule
-
-        return schedule(self, args, kwargs, run_after, meta, on_commit=on_commit)
+        if _enqueue is None:
+            raise SpoolcronImproperlyConfigured(
+                f"Cannot schedule task {self.name!r}: Django is not set up with 'spoolcron' "
+                "in INSTALLED_APPS."
+            )
+        return _enqueue(self, args, kwargs, run_after, meta, on_commit=on_commit)
 
     def delay(self, *args: P.args, **kwargs: P.kwargs) -> Job:
         """Enqueue one run of this task as soon as possible with these arguments."""
@@ -124,7 +191,7 @@ def task(
         if not callable(f):
             raise InvalidArguments(f"@spoolcron.task needs a function, not {f!r}.")
         task_name = name or f"{f.__module__}.{f.__qualname__}"
-        if name is None and "<locals>" in f.__qualname__:
+        if name is None and not is_module_level(f):
             raise InvalidArguments(
                 f"Cannot register task {task_name!r}: define it at module level so the "
                 "spooler can import it, or give it a name=."
@@ -153,8 +220,8 @@ def get_task(name: str) -> Task[Any, Any]:
         raise UnknownTask(name) from None
 
 
-def register_framework_task(framework_task: Any) -> Task[Any, Any]:
-    """Make a Django ``@task`` runnable by the spooler, under its module path.
+def register_framework_task(framework_task: Any, execution: Execution) -> Task[Any, Any]:
+    """Make a Django ``@task`` runnable by the spooler, under its module path, by ``execution``.
 
     Called by SpoolerBackend.validate_task, so for every copy ``.using()`` makes: the first
     one seen (the decorated task) stays, unless its module was imported again.
@@ -169,7 +236,7 @@ def register_framework_task(framework_task: Any) -> Task[Any, Any]:
         )
     if old is not None and old.func is func:
         return old
-    new: Task[Any, Any] = Task(func, name=name, framework=framework_task)
+    new: Task[Any, Any] = Task(func, name=name, execution=execution)
     _tasks[name] = new
     return new
 
@@ -205,7 +272,3 @@ def resolve_task(function: Task[Any, Any] | Callable[..., Any] | str) -> Task[An
     raise InvalidArguments(
         f"A task must be a @spoolcron.task function or its name, not {function!r}."
     )
-
-
-def registered_tasks() -> Mapping[str, Task[Any, Any]]:
-    return dict(_tasks)

@@ -1,0 +1,49 @@
+"""What operators do, as functions: ``manage.py spoolcron`` and the admin format them.
+
+Entries with their last fire, next fires and last outcome (``entries``); pending and failed
+jobs, cancelling, retrying or deleting them (``jobs``); what runs next (``upcoming``); a health
+verdict for monitoring probes (``health``); the uWSGI options the project needs (``config``);
+reading a ``WHEN`` (``when``).
+
+An adapter layer: may import everything below it (core, spool, storage, runtime).
+"""
+
+from .config import uwsgi_config
+from .entries import EntriesReport, EntryInfo, list_entries, run_entry
+from .health import HealthReport, health, health_report
+from .jobs import (
+    FailedJob,
+    PendingJob,
+    cancel_job,
+    delete_failed,
+    failed_jobs,
+    failed_reason,
+    pending,
+    retry_failed,
+    retry_job,
+)
+from .upcoming import upcoming
+from .when import parse_when, relative
+
+__all__ = [
+    "EntriesReport",
+    "EntryInfo",
+    "FailedJob",
+    "HealthReport",
+    "PendingJob",
+    "cancel_job",
+    "delete_failed",
+    "failed_jobs",
+    "failed_reason",
+    "health",
+    "health_report",
+    "list_entries",
+    "parse_when",
+    "pending",
+    "relative",
+    "retry_failed",
+    "retry_job",
+    "run_entry",
+    "upcoming",
+    "uwsgi_config",
+]

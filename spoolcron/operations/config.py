@@ -1,0 +1,67 @@
+"""The uWSGI options a project needs (``manage.py spoolcron uwsgi-config``)."""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+
+from django.conf import settings
+
+from ..conf import get_settings
+
+__all__ = ["uwsgi_config"]
+
+
+def uwsgi_config(
+    *, http: str | None = "127.0.0.1:8000", socket: str | None = None, processes: int = 4
+) -> str:
+    """The uWSGI options this project needs, as an ini file with a comment on each line.
+
+    ``http`` (uWSGI's HTTP router) or ``socket`` (uwsgi protocol, behind nginx) says where
+    to listen.
+    """
+    conf = get_settings()
+    settings_module = os.environ.get("DJANGO_SETTINGS_MODULE") or settings.SETTINGS_MODULE
+    lines = ["[uwsgi]"]
+    wsgi = getattr(settings, "WSGI_APPLICATION", None)
+    if wsgi:
+        module, _, callable_name = str(wsgi).rpartition(".")
+        target = module if callable_name == "application" else f"{module}:{callable_name}"
+        lines += ["; the Django project (WSGI_APPLICATION)", f"module = {target}"]
+    if settings_module:
+        lines += [
+            "; the settings the spooler and the mule load too",
+            f"env = DJANGO_SETTINGS_MODULE={settings_module}",
+        ]
+    base_dir = getattr(settings, "BASE_DIR", None)
+    if base_dir:
+        lines += ["; where the project's modules import from", f"chdir = {Path(base_dir)}"]
+    if sys.prefix != sys.base_prefix:
+        lines += [
+            "; this virtualenv (a pip-built uwsgi embeds the base interpreter)",
+            f"virtualenv = {sys.prefix}",
+        ]
+    lines += [
+        "; one master process supervises the workers, the spooler and the mule",
+        "master = true",
+        "; stop on SIGTERM (uWSGI 2.0 reloads on it otherwise)",
+        "die-on-term = true",
+        "; web workers: size them for your traffic",
+        f"processes = {processes}",
+    ]
+    if socket:
+        lines += ["; uwsgi protocol, behind a web server such as nginx", f"socket = {socket}"]
+    elif http:
+        lines += ["; where to listen for HTTP", f"http = {http}"]
+    lines += [
+        "; the same directory as SPOOLCRON['SPOOL_DIR']",
+        f"spooler = {conf.spool_dir.resolve()}",
+        "; installs the spooler callable (it chains to uwsgidecorators' for files not ours);",
+        "; imported in the master before the fork, so the spooler has it under lazy-apps too",
+        "shared-import = spoolcron.uwsgi",
+        "; the beat and the waker, one mule per uWSGI instance; a script path, because the",
+        "; module:function form crashes the mule under lazy-apps",
+        f"mule = {Path(__file__).resolve().parent.parent / 'mule.py'}",
+    ]
+    return "\n".join(lines) + "\n"

@@ -1,0 +1,169 @@
+"""Operations on periodic entries: list them with what the ledger knows, run one now."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from datetime import datetime
+
+from django.db import DatabaseError
+from django.db.models import Max, OuterRef, Subquery
+from django.utils import timezone
+
+import schedules
+from schedules.zones import zone_name
+
+from ..core.entries import Problem, collect
+from ..core.payload import META_MANUAL_RUN
+from ..exceptions import UnknownEntry
+from ..jobs import Job, schedule
+
+__all__ = ["EntriesReport", "EntryInfo", "list_entries", "run_entry"]
+
+logger = logging.getLogger("spoolcron.operations")
+
+
+@dataclass(frozen=True)
+class EntryInfo:
+    """A declared entry with what the ledger knows about it."""
+
+    name: str
+    task: str
+    expression: str
+    description: str
+    zone: str
+    misfire: str
+    misfire_limit: int
+    grace: float | None
+    overlap: str
+    enabled: bool
+    module: str
+    next_fire: datetime | None
+    """The next fire after now (None when disabled or a spent one-shot)."""
+    last_fire: datetime | None = None
+    """The newest fire the beat enqueued (its claim in the ledger)."""
+    last_outcome: str | None = None
+    """The outcome of the newest run: running, succeeded, retrying, failed or skipped."""
+    last_run: datetime | None = None
+    """When the newest run started."""
+    next_fires: tuple[datetime, ...] = ()
+    """The first ``fires`` fires after now (``list_entries(fires=)``); empty if none."""
+
+
+@dataclass(frozen=True)
+class EntriesReport:
+    entries: list[EntryInfo]
+    problems: list[Problem]
+    ledger_error: str | None = None
+    """Why the ledger could not be read (e.g. not migrated); last fires are then unknown."""
+
+
+def _last_fires() -> dict[str, datetime]:
+    # Models import lazily: spoolcron/__init__ reaches this package before Django's apps load.
+    from ..storage.models import FireClaim
+
+    # job_id "" rows are baselines (when the beat first saw the entry), not fires.
+    rows = (
+        FireClaim.objects.exclude(job_id="")
+        .values("entry")
+        .annotate(last=Max("fire_time"))
+        .values_list("entry", "last")
+    )
+    return dict(rows)
+
+
+def _last_runs() -> dict[str, tuple[str, datetime]]:
+    from ..storage.models import Run
+
+    newest = Run.objects.filter(entry=OuterRef("entry")).order_by("-started", "-pk").values("pk")
+    rows = (
+        Run.objects.exclude(entry="")
+        .filter(pk=Subquery(newest[:1]))
+        .values_list("entry", "outcome", "started")
+    )
+    return {entry: (outcome, started) for entry, outcome, started in rows}
+
+
+def _next_fires(schedule: schedules.Schedule, after: datetime, count: int) -> tuple[datetime, ...]:
+    fires: list[datetime] = []
+    fire: datetime | None = after
+    while fire is not None and len(fires) < count:
+        fire = schedule.next_after(fire)
+        if fire is not None:
+            fires.append(fire)
+    return tuple(fires)
+
+
+def list_entries(*, now: datetime | None = None, fires: int = 1) -> EntriesReport:
+    """Every declared entry with its last fire, next fires and last outcome, and any problems.
+
+    ``fires`` is how many of the next fires each entry lists in ``next_fires``. A ledger that
+    cannot be read (not migrated, database down) does not stop the listing: ``ledger_error``
+    says why the last fires and outcomes are missing.
+    """
+    if isinstance(fires, bool) or not isinstance(fires, int) or fires < 1:
+        raise ValueError(f"fires must be a whole number >= 1, not {fires!r}.")
+    current = timezone.now() if now is None else now
+    # Entries sharing a schedule (schedules are hashable values) share its computation.
+    computed: dict[schedules.Schedule, tuple[datetime, ...]] = {}
+    entries, problems = collect()
+    last_fires: dict[str, datetime] = {}
+    last_runs: dict[str, tuple[str, datetime]] = {}
+    ledger_error = None
+    try:
+        last_fires = _last_fires()
+        last_runs = _last_runs()
+    except DatabaseError as exc:
+        ledger_error = f"The ledger could not be read (has `manage.py migrate` run?): {exc}"
+    infos = []
+    for entry in entries:
+        outcome, started = last_runs.get(entry.name, (None, None))
+        next_fires: tuple[datetime, ...] = ()
+        if entry.enabled:
+            if entry.schedule not in computed:
+                computed[entry.schedule] = _next_fires(entry.schedule, current, fires)
+            next_fires = computed[entry.schedule]
+        infos.append(
+            EntryInfo(
+                name=entry.name,
+                task=entry.task.name,
+                expression=str(entry.schedule),
+                description=entry.schedule.describe(),
+                zone=zone_name(entry.schedule.tz),
+                misfire=entry.misfire,
+                misfire_limit=entry.misfire_limit,
+                grace=entry.grace,
+                overlap=entry.overlap,
+                enabled=entry.enabled,
+                module=entry.module,
+                next_fire=next_fires[0] if next_fires else None,
+                last_fire=last_fires.get(entry.name),
+                last_outcome=outcome,
+                last_run=started,
+                next_fires=next_fires,
+            )
+        )
+    return EntriesReport(entries=infos, problems=problems, ledger_error=ledger_error)
+
+
+def run_entry(name: str) -> Job:
+    """Enqueue one run of the entry ``name`` now, as a one-off job (disabled entries too).
+
+    The job's ``meta`` holds ``{"entry_manual_run": name}``. Raises :class:`UnknownEntry`
+    when no usable entry has that name.
+    """
+    entries, problems = collect()
+    for entry in entries:
+        if entry.name == name:
+            job = schedule(
+                entry.task,
+                args=list(entry.args),
+                kwargs=dict(entry.kwargs),
+                meta={META_MANUAL_RUN: name},
+            )
+            logger.info("entry run by hand entry=%s job=%s", name, job.id)
+            return job
+    for problem in problems:
+        if problem.entry == name:
+            raise UnknownEntry(f"Entry {name!r} cannot be used: {problem.message}")
+    raise UnknownEntry(f"Unknown entry {name!r}: no schedules module declares it.")

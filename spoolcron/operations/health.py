@@ -1,0 +1,96 @@
+"""Health: the numbers ``spoolcron.health()`` returns and the verdict for monitoring probes."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+from ..conf import get_settings
+from ..spool import files, heartbeat
+
+__all__ = ["HealthReport", "health", "health_report"]
+
+
+@dataclass(frozen=True)
+class HealthReport:
+    numbers: dict[str, Any]
+    """What :func:`spoolcron.health` returns."""
+    reasons: list[str] = field(default_factory=list)
+    """Why it is unhealthy, one sentence each; empty when healthy."""
+
+    @property
+    def healthy(self) -> bool:
+        return not self.reasons
+
+    def as_dict(self) -> dict[str, Any]:
+        return {**self.numbers, "healthy": self.healthy, "reasons": list(self.reasons)}
+
+
+def health(*, overdue_after: float = 5.0, now: float | None = None) -> dict[str, Any]:
+    """Numbers for monitoring: pending, overdue, quarantined jobs and whether a spooler is attached.
+
+    A job is overdue when it is due more than ``overdue_after`` seconds ago and still waits.
+    """
+    conf = get_settings()
+    current = time.time() if now is None else now
+    pending = overdue = 0
+    oldest: float | None = None
+    try:
+        paths = files.list_files(conf.spool_dir)
+    except FileNotFoundError:  # nothing was ever enqueued, and no uWSGI created it
+        paths = []
+    for path in paths:
+        try:
+            due = path.stat().st_mtime
+        except FileNotFoundError:
+            continue
+        pending += 1
+        if current - due > overdue_after:
+            overdue += 1
+            oldest = max(oldest or 0.0, current - due)
+    beat = heartbeat.read(conf.spool_dir, now=current)
+    return {
+        "spool_dir": str(conf.spool_dir),
+        "failed_dir": str(conf.failed_dir),
+        "pending": pending,
+        "overdue": overdue,
+        "oldest_overdue_seconds": oldest,
+        "failed": len(files.list_quarantined(conf.failed_dir)),
+        "spooler_attached": bool(beat and beat.get("spooler_pids")),
+        "spooler_pids": list(beat.get("spooler_pids", [])) if beat else [],
+    }
+
+
+def health_report(*, max_overdue: float = 60.0, now: float | None = None) -> HealthReport:
+    """:func:`spoolcron.health` and a verdict for monitoring probes.
+
+    Unhealthy when no spooler is attached (no fresh heartbeat from the spoolcron mule), when
+    a job waits more than ``max_overdue`` seconds past its due time, or when jobs are
+    quarantined in the failed directory.
+    """
+    conf = get_settings()
+    numbers = health(overdue_after=max_overdue, now=now)
+    reasons = []
+    if not conf.spool_dir.is_dir():
+        reasons.append(
+            f"The spool directory {str(conf.spool_dir)!r} does not exist: "
+            "is uWSGI running with this --spooler?"
+        )
+    elif not numbers["spooler_attached"]:
+        reasons.append(
+            "No spooler is attached: the spoolcron mule's heartbeat in "
+            f"{str(conf.spool_dir)!r} is missing or stale (is uWSGI running with the "
+            "options `spoolcron uwsgi-config` prints?)."
+        )
+    if numbers["overdue"]:
+        reasons.append(
+            f"{numbers['overdue']} job(s) are overdue by more than {max_overdue:g} s, the "
+            f"oldest by {numbers['oldest_overdue_seconds']:.0f} s."
+        )
+    if numbers["failed"]:
+        reasons.append(
+            f"{numbers['failed']} job(s) are quarantined in {str(conf.failed_dir)!r}: see "
+            "`spoolcron jobs --failed`."
+        )
+    return HealthReport(numbers=numbers, reasons=reasons)

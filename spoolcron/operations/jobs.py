@@ -1,0 +1,257 @@
+"""Operations on one-off jobs: list pending and failed ones, cancel, retry, delete."""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import uuid
+from dataclasses import dataclass, field, replace
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from django.utils import timezone
+
+from ..conf import get_settings
+from ..core.payload import Payload, job_file_prefix
+from ..core.registry import get_task
+from ..exceptions import JobNotFound, PayloadError, SpoolFileError
+from ..jobs import Job, JobStatus
+from ..spool import files, locks
+from ..spool.payloads import job_files, pending_payloads, read_payload
+
+__all__ = [
+    "FailedJob",
+    "PendingJob",
+    "cancel_job",
+    "delete_failed",
+    "failed_jobs",
+    "failed_reason",
+    "pending",
+    "retry_failed",
+    "retry_job",
+]
+
+logger = logging.getLogger("spoolcron.operations")
+
+
+@dataclass(frozen=True)
+class PendingJob:
+    """A job waiting in (or being run from) the spool directory."""
+
+    id: str
+    task: str
+    due: datetime
+    status: JobStatus
+    attempt: int
+    entry: str | None
+    """The periodic entry that fired it; None for one-off jobs."""
+    path: Path
+    args: list[Any] = field(default_factory=list)
+    kwargs: dict[str, Any] = field(default_factory=dict)
+    meta: dict[str, Any] = field(default_factory=dict)
+    """``{"entry_manual_run": NAME}`` for a run of an entry enqueued by hand."""
+
+
+@dataclass(frozen=True)
+class FailedJob:
+    """A file in the failed directory: a job that failed its last attempt, or an unrunnable file.
+
+    ``id``, ``task`` and ``attempt`` are None when the file cannot be decoded.
+    """
+
+    path: Path
+    reason: str
+    """The first line of ``<name>.reason.txt``."""
+    error: str | None
+    """The last line of the reason (the exception) when the reason is a traceback."""
+    failed_at: datetime
+    """When it was moved aside (the reason file's time)."""
+    id: str | None = None
+    task: str | None = None
+    attempt: int | None = None
+    entry: str | None = None
+
+
+def pending() -> list[PendingJob]:
+    """The jobs in the spool directory, one-off jobs and periodic fires, soonest first."""
+    found = []
+    try:
+        for path, payload in pending_payloads(get_settings().spool_dir):
+            found.append(
+                PendingJob(
+                    id=payload.job_id,
+                    task=payload.task,
+                    due=datetime.fromtimestamp(payload.run_after, UTC),
+                    status="running" if locks.is_locked(path) else "pending",
+                    attempt=payload.attempt,
+                    entry=payload.entry,
+                    path=path,
+                    args=payload.args,
+                    kwargs=payload.kwargs,
+                    meta=payload.meta,
+                )
+            )
+    except FileNotFoundError:
+        return []  # no spool directory: nothing was ever enqueued here
+    return sorted(found, key=lambda job: (job.due, job.id))
+
+
+def _reason(path: Path) -> tuple[str, str | None, datetime]:
+    reason_path = files.reason_path(path)
+    try:
+        text = reason_path.read_text(encoding="utf-8", errors="replace")
+        when = reason_path.stat().st_mtime
+    except FileNotFoundError:
+        return "(no reason was recorded)", None, datetime.fromtimestamp(path.stat().st_mtime, UTC)
+    lines = [line for line in text.splitlines() if line.strip()]
+    first = lines[0] if lines else "(the reason is empty)"
+    last = lines[-1].strip() if len(lines) > 1 else None
+    return first, last, datetime.fromtimestamp(when, UTC)
+
+
+def _payload_of(path: Path) -> Payload | None:
+    try:
+        file = files.read(path)
+        return read_payload(file) if file.is_ours else None
+    except (SpoolFileError, PayloadError):
+        return None
+
+
+def failed_jobs() -> list[FailedJob]:
+    """The quarantined files in the failed directory, most recently failed first."""
+    found = []
+    for path in files.list_quarantined(get_settings().failed_dir):
+        try:
+            reason, error, failed_at = _reason(path)
+            payload = _payload_of(path)
+        except FileNotFoundError:
+            continue  # retried or removed meanwhile
+        found.append(
+            FailedJob(
+                path=path,
+                reason=reason,
+                error=error,
+                failed_at=failed_at,
+                id=payload.job_id if payload else None,
+                task=payload.task if payload else None,
+                attempt=payload.attempt if payload else None,
+                entry=payload.entry if payload else None,
+            )
+        )
+    return sorted(found, key=lambda job: job.failed_at, reverse=True)
+
+
+def cancel_job(job_id: str) -> Job:
+    """Remove a pending job from the spool directory and return its handle.
+
+    Raises :class:`JobNotFound` when no such job is pending, and
+    :class:`~spoolcron.JobRunning` when a spooler is running it.
+    """
+    for path in job_files(get_settings().spool_dir, job_id):
+        payload = _payload_of(path)
+        if payload is None:
+            continue
+        job = Job(
+            id=job_id,
+            task=payload.task,
+            run_after=datetime.fromtimestamp(payload.run_after, UTC),
+        )
+        if job.cancel():
+            logger.info("job cancelled job=%s task=%s", job_id, payload.task)
+            return job
+    conf = get_settings()
+    if files.list_quarantined(conf.failed_dir, job_file_prefix(job_id)):
+        raise JobNotFound(
+            f"Job {job_id!r} is not pending: it failed and is in {str(conf.failed_dir)!r}; "
+            "`spoolcron retry` puts it back."
+        )
+    raise JobNotFound(f"No job {job_id!r} is pending in {str(conf.spool_dir)!r}.")
+
+
+def retry_job(job_id: str, *, now: datetime | None = None) -> Job:
+    """Put a failed job back in the spool directory, due now, as attempt 1.
+
+    The new spool file gets a fresh name, so it never collides with a file of the job still
+    in the spool; the failed file(s) and their reasons are removed once it is written.
+    Raises :class:`JobNotFound` when no failed file of that job exists, and
+    :class:`~spoolcron.UnknownTask` when its task is not registered (it would fail again).
+    """
+    conf = get_settings()
+    failed = files.list_quarantined(conf.failed_dir, job_file_prefix(job_id))
+    readable = [(p, payload) for p in failed if (payload := _payload_of(p)) is not None]
+    if not readable:
+        if failed:
+            raise JobNotFound(
+                f"Job {job_id!r} cannot be retried: its file {str(failed[0])!r} is corrupt."
+            )
+        raise JobNotFound(f"No failed job {job_id!r} in {str(conf.failed_dir)!r}.")
+    # The highest attempt is the most recent version of the job.
+    _, payload = max(readable, key=lambda item: item[1].attempt)
+    get_task(payload.task)  # raises UnknownTask: it would only be quarantined again
+    current = (timezone.now() if now is None else now).timestamp()
+    again = replace(payload, attempt=1, run_after=current, enqueued_at=current)
+    name = f"{job_file_prefix(job_id)}1-retry-{uuid.uuid4().hex[:8]}"
+    files.ensure_dir(conf.spool_dir)
+    files.write(
+        conf.spool_dir,
+        name,
+        again.spool_args(),
+        again.to_body(),
+        at=current,
+        fsync=conf.fsync,
+        exclusive=True,
+    )
+    # Only once the new file exists: a crash in between leaves the job twice, never zero times.
+    for path in failed:
+        for stale in (path, files.reason_path(path)):
+            with contextlib.suppress(FileNotFoundError):
+                stale.unlink()
+    logger.info("failed job put back job=%s task=%s", job_id, payload.task)
+    return Job(id=job_id, task=payload.task, run_after=datetime.fromtimestamp(current, UTC))
+
+
+def failed_reason(job: FailedJob) -> str:
+    """The whole of a failed file's reason (e.g. the traceback), not only its first line."""
+    reason_path = files.reason_path(job.path)
+    try:
+        return reason_path.read_text(encoding="utf-8", errors="replace").strip()
+    except FileNotFoundError:
+        return "(no reason was recorded)"
+
+
+def _failed_file(name: str) -> Path:
+    # Only a name the failed directory lists: never a path a form could point elsewhere.
+    failed_dir = get_settings().failed_dir
+    for path in files.list_quarantined(failed_dir):
+        if path.name == name:
+            return path
+    raise JobNotFound(f"No failed file {name!r} in {str(failed_dir)!r}.")
+
+
+def retry_failed(name: str, *, now: datetime | None = None) -> Job:
+    """:func:`retry_job` for the job of the failed file called ``name`` (as listed).
+
+    Raises :class:`JobNotFound` when the failed directory has no such file or the file is
+    corrupt (it has no job to retry), and :class:`~spoolcron.UnknownTask` like ``retry_job``.
+    """
+    path = _failed_file(name)
+    payload = _payload_of(path)
+    if payload is None:
+        raise JobNotFound(
+            f"Failed file {name!r} cannot be retried: it is corrupt, so it holds no job to run."
+        )
+    return retry_job(payload.job_id, now=now)
+
+
+def delete_failed(name: str) -> Path:
+    """Delete the failed file called ``name`` (as listed) and its reason; return its path.
+
+    Raises :class:`JobNotFound` when the failed directory has no such file.
+    """
+    path = _failed_file(name)
+    for stale in (path, files.reason_path(path)):
+        with contextlib.suppress(FileNotFoundError):
+            stale.unlink()
+    logger.info("failed file deleted file=%s", name)
+    return path

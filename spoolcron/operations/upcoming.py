@@ -1,0 +1,53 @@
+"""``upcoming()``: the next runs of the declared entries merged with the jobs waiting in the
+spool directory, where one-off jobs wait and where the beat writes each periodic fire half a
+second ahead (a fire found there is listed once). It needs neither uWSGI nor the database."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from django.utils import timezone
+
+from ..conf import get_settings
+from ..core.entries import Problem, collect
+from ..core.payload import Payload
+from ..core.upcoming import Upcoming, merge_upcoming
+from ..exceptions import UnknownEntry
+from ..spool.payloads import pending_payloads
+
+__all__ = ["upcoming"]
+
+
+def _wanted(payload: Payload, entry: str) -> bool:
+    return payload.entry == entry or payload.manual_entry == entry
+
+
+def upcoming(
+    *,
+    count: int = 20,
+    until: datetime | None = None,
+    entry: str | None = None,
+    now: datetime | None = None,
+) -> tuple[Upcoming, list[Problem]]:
+    """The next runs of the declared entries and the spool directory's jobs, and entry problems.
+
+    ``entry`` keeps only that entry's runs (its fires, retries and manual runs); an unknown
+    name raises :class:`UnknownEntry`. Entries with problems are left out and the problems
+    returned, so one bad entry does not hide the others' runs.
+    """
+    current = timezone.now() if now is None else now
+    entries, problems = collect()
+    spool_dir = get_settings().spool_dir
+    try:
+        spooled = [payload for _, payload in pending_payloads(spool_dir)]
+    except FileNotFoundError:
+        spooled = []  # uWSGI creates it on start; nothing was enqueued yet
+    if entry is not None:
+        entries = [e for e in entries if e.name == entry]
+        if not entries:
+            for problem in problems:
+                if problem.entry == entry:
+                    raise UnknownEntry(f"Entry {entry!r} cannot be used: {problem.message}")
+            raise UnknownEntry(f"Unknown entry {entry!r}: no schedules module declares it.")
+        spooled = [p for p in spooled if _wanted(p, entry)]
+    return merge_upcoming(entries, spooled, now=current, count=count, until=until), problems

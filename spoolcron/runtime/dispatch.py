@@ -1,0 +1,254 @@
+"""Runs one spool file: decode, look up the task, execute, retry with backoff or quarantine.
+
+Used by the uWSGI spooler callable (spoolcron.uwsgi) and by the runner in plain processes.
+Whatever cannot run is moved to the failed directory with its reason: never retried forever,
+never silently deleted. What happens to each job is told to a ``Recorder``
+(``core.protocols``); how a task is called is its ``Execution`` (a Django task's carries the
+framework's signals). This module imports neither the ORM nor the Tasks framework.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import enum
+import logging
+import time
+import traceback
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+from ..conf import get_settings
+from ..core.payload import Payload
+from ..core.protocols import Attempt, Recorder
+from ..core.registry import Task, get_task
+from ..exceptions import PayloadError, SpoolWriteError, UnknownTask
+from ..spool import files
+from ..spool.codec import SpoolFile
+from ..spool.payloads import read_payload, write_payload
+
+__all__ = ["Outcome", "Result", "error_of", "give_up", "run_spool_file"]
+
+logger = logging.getLogger("spoolcron.dispatch")
+
+# uWSGI's `at` is the file's mtime, compared in whole seconds: a spooler woken for one job
+# also picks up the others due later in the same second. Sleeping until those are due would
+# hold up the jobs behind them, so a file more than a moment early goes back to wait, and the
+# waker wakes the spooler again at its own instant.
+MAX_EARLY_WAIT = 0.02
+
+
+class Outcome(enum.Enum):
+    SUCCEEDED = "succeeded"
+    RETRYING = "retrying"  # failed; a new spool file for the next attempt was written
+    FAILED = "failed"  # failed its last attempt; moved to the failed directory
+    QUARANTINED = "quarantined"  # could not run at all (corrupt, unknown task); moved aside
+    SKIPPED = "skipped"  # a periodic fire whose previous run is still going (overlap="skip")
+    NOT_DUE = "not-due"  # left in place to wait
+    NOT_OURS = "not-ours"  # not a spoolcron file: someone else's spooler handles it
+
+    @property
+    def removes_file(self) -> bool:
+        """Whether the caller deletes the file now: it ran (or was skipped) and is done.
+
+        Otherwise it waits in place (NOT_DUE), was moved to the failed directory already
+        (FAILED, QUARANTINED), or is not ours to touch (NOT_OURS).
+        """
+        return self in (Outcome.SUCCEEDED, Outcome.RETRYING, Outcome.SKIPPED)
+
+
+@dataclass(frozen=True)
+class Result:
+    outcome: Outcome
+    payload: Payload | None = None
+    reason: str = ""
+
+
+def error_of(exc: BaseException) -> dict[str, str]:
+    """The framework's TaskError of ``exc``: its class path and its traceback."""
+    kind = type(exc)
+    return {
+        "exception_class_path": f"{kind.__module__}.{kind.__qualname__}",
+        "traceback": "".join(traceback.format_exception(exc)),
+    }
+
+
+def _quarantine(path: Path, reason: str) -> None:
+    moved = files.quarantine(path, get_settings().failed_dir, reason)
+    logger.error("spool file quarantined path=%s reason=%s", moved, reason.splitlines()[0])
+
+
+def give_up(
+    file: SpoolFile,
+    reason: str,
+    recorder: Recorder,
+    *,
+    now: Callable[[], float] = time.time,
+) -> None:
+    """Quarantine a job that is not to be run again, closing its runs and its result first
+    (whoever sees the file in the failed directory sees its history final)."""
+    payload: Payload | None = None
+    if file.is_ours:
+        with contextlib.suppress(PayloadError):  # a corrupt file has no job to close
+            payload = read_payload(file)
+    if payload is not None:
+        recorder.refresh()
+        recorder.unrunnable(payload, {"exception_class_path": "", "traceback": reason}, now=now())
+        recorder.refresh()
+    _quarantine(file.path, reason)
+
+
+def _retry_delay(task: Task[..., object], attempt: int) -> float:
+    conf = get_settings()
+    backoff = conf.retry_backoff if task.retry_backoff is None else task.retry_backoff
+    return float(min(backoff * 2 ** (attempt - 1), conf.max_retry_delay))
+
+
+def _unknown(payload: Payload, exc: UnknownTask) -> str:
+    if payload.framework is None:
+        return str(exc)
+    return (
+        f"Unknown Django task {payload.task!r}: no @task function of a SpoolerBackend has that "
+        "module path in this process (is its module imported, e.g. from an app's tasks.py?)."
+    )
+
+
+def _result_names(task: Task[..., object], payload: Payload) -> tuple[str, str]:
+    """The backend alias and queue name of the job's result row."""
+    enqueued = payload.framework
+    if enqueued is not None:
+        return enqueued["backend"], enqueued["queue_name"]
+    # A periodic fire of a Django task carries its task's; a plain task has none.
+    return task.execution.backend, task.execution.queue_name
+
+
+def run_spool_file(
+    file: SpoolFile,
+    recorder: Recorder,
+    *,
+    now: Callable[[], float] = time.time,
+    sleep: Callable[[float], None] = time.sleep,
+) -> Result:
+    """Run the job in ``file``; the caller removes the file if ``outcome.removes_file``.
+
+    Retries are new spool files with a later ``at`` (uWSGI's own retry would re-run the file on
+    every scan, forever); quarantined and failed files are moved to the failed directory.
+    """
+    if not file.is_ours:
+        return Result(Outcome.NOT_OURS)
+    try:
+        payload = read_payload(file)
+    except PayloadError as exc:
+        _quarantine(file.path, str(exc))
+        return Result(Outcome.QUARANTINED, reason=str(exc))
+    try:
+        task = get_task(payload.task)
+    except UnknownTask as exc:
+        reason = _unknown(payload, exc)
+        _quarantine(file.path, reason)
+        recorder.refresh()
+        recorder.unrunnable(payload, error_of(exc), now=now())
+        recorder.refresh()
+        return Result(Outcome.QUARANTINED, payload, reason)
+
+    early = payload.run_after - now()
+    if early > MAX_EARLY_WAIT:
+        return Result(Outcome.NOT_DUE, payload)
+    if early > 0:
+        sleep(early)
+
+    recorder.refresh()
+    try:
+        return _run(file, payload, task, recorder, now)
+    finally:
+        recorder.refresh()
+
+
+def _run(
+    file: SpoolFile,
+    payload: Payload,
+    task: Task[..., object],
+    recorder: Recorder,
+    now: Callable[[], float],
+) -> Result:
+    if payload.entry and payload.overlap == "skip":
+        running = recorder.previous_still_running(payload)
+        if running is not None:
+            reason = (
+                f"Entry {payload.entry!r} skipped its fire: its previous run "
+                f"(job {running!r}) is still running."
+            )
+            logger.warning(
+                "fire skipped entry=%s job=%s reason=overlap", payload.entry, payload.job_id
+            )
+            recorder.skipped(payload, reason)
+            return Result(Outcome.SKIPPED, payload, reason)
+
+    started = now()
+    logger.info(
+        "job started job=%s task=%s attempt=%d late_ms=%.1f",
+        payload.job_id,
+        payload.task,
+        payload.attempt,
+        (started - payload.run_after) * 1000,
+    )
+    backend, queue_name = _result_names(task, payload)
+    attempt = recorder.started(payload, backend=backend, queue_name=queue_name, now=started)
+    try:
+        value = task.execution.run(task, payload, attempt.result)
+    except Exception as exc:
+        return _failed(file, payload, task, recorder, attempt, exc, now)
+    recorder.succeeded(attempt, value, now=now())
+    task.execution.finished(task, attempt.result)
+    logger.info(
+        "job succeeded job=%s task=%s attempt=%d duration_ms=%.1f",
+        payload.job_id,
+        payload.task,
+        payload.attempt,
+        (now() - started) * 1000,
+    )
+    return Result(Outcome.SUCCEEDED, payload)
+
+
+def _failed(
+    file: SpoolFile,
+    payload: Payload,
+    task: Task[..., object],
+    recorder: Recorder,
+    attempt: Attempt,
+    exc: Exception,
+    now: Callable[[], float],
+) -> Result:
+    """The end of an attempt that raised ``exc`` (called in the handler, so the execution's
+    receivers see ``exc_info``)."""
+    error = error_of(exc)
+    unwritten = ""
+    if payload.attempt <= task.retries:
+        delay = _retry_delay(task, payload.attempt)
+        retry_at = now() + delay
+        conf = get_settings()
+        try:
+            write_payload(conf.spool_dir, payload.next_attempt(retry_at), fsync=conf.fsync)
+        except (SpoolWriteError, FileNotFoundError) as write_error:
+            # No next attempt exists: this one is the last, or the job would wait forever.
+            unwritten = f" Its retry could not be written: {write_error}"
+        else:
+            logger.warning(
+                "job failed, will retry job=%s task=%s attempt=%d retry_in_s=%.1f",
+                payload.job_id,
+                payload.task,
+                payload.attempt,
+                delay,
+            )
+            recorder.retrying(attempt, error, now=now(), retry_at=retry_at)
+            return Result(Outcome.RETRYING, payload, error["traceback"])
+    reason = (
+        f"Task {payload.task!r} failed on attempt {payload.attempt} of "
+        f"{task.retries + 1}.{unwritten}\n{error['traceback']}"
+    )
+    _quarantine(file.path, reason)
+    if unwritten:
+        error = {**error, "traceback": f"{unwritten.strip()}\n{error['traceback']}"}
+    recorder.failed(attempt, error, now=now())
+    task.execution.finished(task, attempt.result)
+    return Result(Outcome.FAILED, payload, reason)

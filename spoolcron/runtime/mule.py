@@ -1,0 +1,123 @@
+"""The spoolcron mule's loop: runs the beat, wakes the spooler when jobs fall due, heartbeats,
+prunes old history. A plain class: uWSGI's adapter wires it, tests drive it step by step with
+their own clock, wake-up and pid lookup."""
+
+from __future__ import annotations
+
+import logging
+import os
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+from ..core.beat import Beat
+from ..core.logging import Throttled
+from ..spool import heartbeat
+from ..spool.waker import Waker
+
+__all__ = ["MuleLoop"]
+
+logger = logging.getLogger("spoolcron.uwsgi")
+
+
+class MuleLoop:
+    """Call :meth:`step` forever (``run``); each returns how long to sleep before the next."""
+
+    def __init__(
+        self,
+        beat: Beat,
+        waker: Waker,
+        *,
+        spool_dir: Path,
+        spooler_pids: Callable[[], list[int]],
+        prune: Callable[[], object],
+        refresh: Callable[[], None] = lambda: None,
+        frequency: int | None = None,
+        clock: Callable[[], float] = time.time,
+        sleep: Callable[[float], None] = time.sleep,
+        start_retry: float = 1.0,
+        heartbeat_every: float = 1.0,
+        prune_every: float = 3600.0,
+        log_every: float = 30.0,
+    ) -> None:
+        self.beat = beat
+        self.waker = waker
+        self.spool_dir = spool_dir
+        self.spooler_pids = spooler_pids
+        self.prune = prune
+        self.refresh = refresh
+        self.frequency = frequency
+        self.clock = clock
+        self.sleep = sleep
+        self.start_retry = start_retry
+        self.heartbeat_every = heartbeat_every
+        self.prune_every = prune_every
+        self.started = False
+        self._starting = Throttled(every=log_every)
+        self._beating = Throttled(every=log_every)
+        self._next_start = self._next_heartbeat = self._next_prune = 0.0
+
+    def _start(self, now: float) -> None:
+        # Without the database the beat waits; the waker goes on waking the spooler.
+        try:
+            self.beat.start()
+        except Exception as exc:
+            _failed(self._starting, "beat could not read the ledger", exc, now)
+            self.refresh()
+            self._next_start = now + self.start_retry
+            return
+        self.started = True
+        _recovered(self._starting, "beat could not read the ledger")
+        logger.info("spoolcron mule started pid=%d spool_dir=%s", os.getpid(), self.spool_dir)
+
+    def _heartbeat(self, now: float) -> None:
+        self._next_heartbeat = now + self.heartbeat_every
+        try:
+            heartbeat.write(
+                self.spool_dir, spooler_pids=self.spooler_pids(), frequency=self.frequency
+            )
+        except OSError as exc:
+            _failed(self._beating, "could not write the heartbeat", exc, now)
+        else:
+            _recovered(self._beating, "could not write the heartbeat")
+
+    def step(self) -> float:
+        """One turn: start or tick the beat, wake the spooler, heartbeat, prune."""
+        now = self.clock()
+        if not self.started and now >= self._next_start:
+            self._start(now)
+        beat_delay = self.beat.tick() if self.started else max(0.0, self._next_start - now)
+        if beat_delay > 0:
+            self.refresh()
+        delay = min(beat_delay, self.waker.step())
+        now = self.clock()
+        if now >= self._next_heartbeat:
+            self._heartbeat(now)
+        if self.started and now >= self._next_prune:
+            self._next_prune = now + self.prune_every
+            try:
+                self.prune()
+            except Exception:
+                logger.exception("could not prune the run history")
+        return delay
+
+    def run(self, *, max_steps: int | None = None) -> None:
+        """Step and sleep, forever or ``max_steps`` times."""
+        steps = 0
+        while max_steps is None or steps < max_steps:
+            self.sleep(self.step())
+            steps += 1
+
+
+def _failed(state: Throttled, what: str, exc: BaseException, now: float) -> None:
+    if state.failed(now):
+        if state.first:
+            logger.error("%s, retrying", what, exc_info=exc)
+        else:
+            logger.warning("%s, still failing failed_attempts=%d", what, state.failures)
+
+
+def _recovered(state: Throttled, what: str) -> None:
+    failures = state.recovered()
+    if failures:
+        logger.warning("%s: works again after failed_attempts=%d", what, failures)

@@ -1,0 +1,98 @@
+"""Payloads as spool files: write one (atomic, due at its ``run_after``), read one back, find
+the files of a job, and list every readable job waiting in a directory."""
+
+from __future__ import annotations
+
+import errno
+import os
+from collections.abc import Iterator
+from pathlib import Path
+
+from ..core.payload import Payload, encode_body, job_file_prefix
+from ..exceptions import PayloadError, SpoolFileError, SpoolWriteError
+from . import files, locks
+from .codec import SpoolFile
+
+__all__ = ["SpoolFireWriter", "job_files", "pending_payloads", "read_payload", "write_payload"]
+
+
+def write_payload(
+    spool_dir: Path,
+    payload: Payload,
+    *,
+    body: bytes | None = None,
+    fsync: bool = False,
+    exclusive: bool = False,
+) -> Path:
+    """Write ``payload`` as a spool file due at its ``run_after`` (atomic; see files.write).
+
+    ``body`` is ``encode_body(payload)`` when the caller encoded it already. A full, read-only
+    or unwritable spool directory raises :class:`SpoolWriteError` (nothing is left behind);
+    a missing directory raises ``FileNotFoundError`` and a name taken with ``exclusive``
+    ``FileExistsError``, which callers handle.
+    """
+    data = encode_body(payload) if body is None else body
+    try:
+        return files.write(
+            spool_dir,
+            payload.file_name,
+            payload.spool_args(),
+            data,
+            at=payload.run_after,
+            fsync=fsync,
+            exclusive=exclusive,
+        )
+    except (FileNotFoundError, FileExistsError):
+        raise
+    except OSError as exc:
+        reason = exc.strerror or os.strerror(exc.errno or errno.EIO)
+        raise SpoolWriteError(
+            f"Cannot write the spool file for job {payload.job_id!r} in "
+            f"{os.fspath(spool_dir)!r}: {reason}.",
+            exc.errno,
+            os.path.join(os.fspath(spool_dir), payload.file_name),
+        ) from exc
+
+
+def read_payload(file: SpoolFile) -> Payload:
+    return Payload.from_body(file.body, name=str(file.path))
+
+
+def job_files(directory: Path, job_id: str) -> list[Path]:
+    """The spool files of ``job_id`` in ``directory`` (one per attempt), sorted; [] if the
+    directory does not exist."""
+    prefix = job_file_prefix(job_id)
+    try:
+        return [p for p in files.list_files(directory) if p.name.startswith(prefix)]
+    except FileNotFoundError:
+        return []
+
+
+def pending_payloads(directory: Path) -> Iterator[tuple[Path, Payload]]:
+    """Every readable spoolcron file in ``directory`` with its payload; FileNotFoundError if
+    the directory does not exist."""
+    for path in files.list_files(directory):
+        try:
+            file = files.read(path)
+            if file.is_ours:
+                yield path, read_payload(file)
+        except (FileNotFoundError, SpoolFileError, PayloadError):
+            continue
+
+
+class SpoolFireWriter:
+    """The beat's FireWriter: each fire an exclusive spool file in ``spool_dir``."""
+
+    def __init__(self, spool_dir: Path, *, fsync: bool = False) -> None:
+        self.spool_dir = spool_dir
+        self.fsync = fsync
+
+    def write(self, payload: Payload) -> Path:
+        try:
+            return write_payload(self.spool_dir, payload, fsync=self.fsync, exclusive=True)
+        except FileExistsError:
+            # Written by an earlier attempt whose claim did not commit: it is this fire.
+            return self.spool_dir / payload.file_name
+
+    def discard(self, path: Path) -> None:
+        locks.remove_if_unlocked(path)

@@ -1,0 +1,162 @@
+"""The ledger: one claim per periodic fire, the history of runs, and the result of each job.
+
+A claim row is inserted in the same transaction that writes the fire's spool file; the unique
+constraint on (entry, fire_time) is what lets several hosts sharing one database enqueue each
+fire exactly once. The newest claim of an entry is its last fire, read on start to apply the
+misfire policy.
+"""
+
+from __future__ import annotations
+
+from django.db import models
+
+__all__ = ["FailedJob", "FireClaim", "PendingJob", "PeriodicEntry", "Run"]
+
+
+class FireClaim(models.Model):
+    # job_id "" marks a baseline: when the beat first saw the entry, nothing enqueued.
+    entry = models.CharField(max_length=200)
+    fire_time = models.DateTimeField()
+    job_id = models.CharField(max_length=64)
+    claimed_at = models.DateTimeField()
+    host = models.CharField(max_length=255, blank=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["entry", "fire_time"], name="spoolcron_one_claim_per_fire"
+            )
+        ]
+        ordering = ["-fire_time"]
+        verbose_name = "fire claim"
+
+    def __str__(self) -> str:
+        return f"{self.entry} @ {self.fire_time:%Y-%m-%d %H:%M:%S}"
+
+
+class Run(models.Model):
+    class Outcome(models.TextChoices):
+        RUNNING = "running", "running"
+        SUCCEEDED = "succeeded", "succeeded"
+        RETRYING = "retrying", "failed, retrying"
+        FAILED = "failed", "failed"
+        SKIPPED = "skipped", "skipped (previous run still running)"
+
+    job_id = models.CharField(max_length=64, db_index=True)
+    entry = models.CharField(max_length=200, blank=True, db_index=True)
+    task = models.CharField(max_length=255)
+    attempt = models.PositiveIntegerField(default=1)
+    due = models.DateTimeField()
+    started = models.DateTimeField()
+    finished = models.DateTimeField(null=True, blank=True)
+    outcome = models.CharField(max_length=16, choices=Outcome.choices, db_index=True)
+    error = models.TextField(blank=True)
+    host = models.CharField(max_length=255, blank=True)
+    pid = models.PositiveIntegerField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-started"]
+        indexes = [models.Index(fields=["entry", "-started"], name="spoolcron_run_entry_started")]
+
+    def __str__(self) -> str:
+        return f"{self.entry or self.task} {self.outcome} @ {self.started:%Y-%m-%d %H:%M:%S}"
+
+    @property
+    def duration(self) -> float | None:
+        if self.finished is None:
+            return None
+        return (self.finished - self.started).total_seconds()
+
+    @property
+    def lateness(self) -> float:
+        return (self.started - self.due).total_seconds()
+
+
+# --- admin pages -----------------------------------------------------------------------------
+# Entries are declared in Python and jobs are files in the spool and failed directories, not
+# rows: these models have no table (managed=False) and exist so the stock admin lists a page
+# for each and so the permissions to see them and act on them exist (spoolcron/admin/).
+
+
+class PeriodicEntry(models.Model):
+    class Meta:
+        managed = False
+        default_permissions = ("view",)
+        permissions = [("run_periodicentry", "Can run a periodic entry now")]
+        verbose_name = "periodic entry"
+        verbose_name_plural = "periodic entries"
+
+
+class PendingJob(models.Model):
+    class Meta:
+        managed = False
+        default_permissions = ("view",)
+        permissions = [("cancel_pendingjob", "Can cancel a pending job")]
+        verbose_name = "pending job"
+        verbose_name_plural = "pending jobs"
+
+
+class FailedJob(models.Model):
+    class Meta:
+        managed = False
+        default_permissions = ("view",)
+        permissions = [
+            ("retry_failedjob", "Can put a failed job back in the spool directory"),
+            ("delete_failedjob", "Can delete a failed job's file"),
+        ]
+        verbose_name = "failed job"
+        verbose_name_plural = "failed jobs"
+
+
+class JobResult(models.Model):
+    """The state of one job (all its attempts), as Django's Tasks framework sees a result.
+
+    Written by spoolcron.results only: a READY row when SpoolerBackend enqueues, then by the
+    spooler at each start and end (jobs of ``spoolcron.schedule()`` and periodic fires get
+    their row when they start). ``Run`` keeps the per-attempt history beside it.
+    """
+
+    class Status(models.TextChoices):
+        # The values of the framework's TaskResultStatus, which may not be importable here.
+        READY = "READY", "ready"
+        RUNNING = "RUNNING", "running"
+        SUCCESSFUL = "SUCCESSFUL", "successful"
+        FAILED = "FAILED", "failed"
+
+    id = models.CharField(max_length=64, primary_key=True)
+    task = models.CharField(max_length=255)
+    entry = models.CharField(max_length=200, blank=True)
+    status = models.CharField(max_length=10, choices=Status.choices, default=Status.READY)
+    enqueued_at = models.DateTimeField(null=True, blank=True)
+    # When the job (or its next attempt) is due; null: as soon as possible.
+    run_after = models.DateTimeField(null=True, blank=True)
+    started_at = models.DateTimeField(null=True, blank=True)
+    last_attempted_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+    attempts = models.PositiveIntegerField(default=0)
+    return_value = models.JSONField(null=True, blank=True)
+    # One {"exception_class_path", "traceback"} per failed attempt.
+    errors = models.JSONField(default=list, blank=True)
+    args = models.JSONField(default=list, blank=True)
+    kwargs = models.JSONField(default=dict, blank=True)
+    backend = models.CharField(max_length=100, blank=True)
+    queue_name = models.CharField(max_length=100, blank=True)
+    # "host:pid" of the process that ran each attempt.
+    worker_ids = models.JSONField(default=list, blank=True)
+
+    class Meta:
+        ordering = ["-enqueued_at"]
+        indexes = [
+            models.Index(fields=["status", "finished_at"], name="spoolcron_result_status"),
+            models.Index(fields=["task", "-enqueued_at"], name="spoolcron_result_task"),
+        ]
+        verbose_name = "job result"
+        # Says what the table needs, so that Django 6.1's model checks need no connection.
+        required_db_features = ("supports_json_field",)
+
+    def __str__(self) -> str:
+        return f"{self.task} {self.id} {self.status}"
+
+    @property
+    def is_finished(self) -> bool:
+        return self.status in (self.Status.SUCCESSFUL, self.Status.FAILED)
