@@ -24,16 +24,16 @@ import math
 import statistics
 import tempfile
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Iterator, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-import schedules
 from benchmarks import spread
 from benchmarks.project.server import HistoryRow, Server, serve, setup_django
+from tests.helpers import Clock, MemoryLedger, resolved_entry
 
-__all__ = ["DESCRIPTIONS", "MemoryLedger", "run"]
+__all__ = ["DESCRIPTIONS", "run"]
 
 PRECISION_BUDGET_MS = 20.0  # p99
 IDLE_TICK_BUDGET_US = 2000.0  # at 10,000 entries
@@ -59,37 +59,6 @@ DESCRIPTIONS = {
         "as a spool file (fresh Beat per repeat), median; `per_due_us` = that / k."
     ),
 }
-
-
-class MemoryLedger:
-    """The beat's ledger in a dict: claims succeed once per (entry, fire)."""
-
-    def __init__(self) -> None:
-        self.claims: dict[tuple[str, float], str] = {}
-        self.last: dict[str, float] = {}
-
-    def last_fires(self) -> dict[str, float]:
-        return dict(self.last)
-
-    def baseline(self, entries: Sequence[str], since: float) -> None:
-        for name in entries:
-            self.last.setdefault(name, since)
-
-    def claim(self, entry: str, fire_time: float, job_id: str, write: Callable[[], Path]) -> bool:
-        if (entry, fire_time) in self.claims:
-            return False
-        write()
-        self.claims[(entry, fire_time)] = job_id
-        self.last[entry] = max(self.last.get(entry, fire_time), fire_time)
-        return True
-
-
-class Clock:
-    def __init__(self, now: float) -> None:
-        self.now = now
-
-    def __call__(self) -> float:
-        return self.now
 
 
 # --- beat_precision ----------------------------------------------------------------------
@@ -201,23 +170,10 @@ def _suffix(day: int) -> str:
 def _entries(count: int, due_together: int = 0) -> list[Any]:
     """*count* entries: *due_together* of them fire at the same instant, first; the rest mixed."""
     from benchmarks.project.tasks import stamp
-    from spoolcron.core.entries import ResolvedEntry
 
     texts = [SYNCHRONIZED] * due_together + [_expression(i) for i in range(count - due_together)]
     return [
-        ResolvedEntry(
-            name=f"bench-{i}",
-            task=stamp,
-            schedule=schedules.parse(text, tz="UTC"),
-            args=(f"bench-{i}",),
-            kwargs={},
-            misfire="coalesce",
-            misfire_limit=10,
-            grace=None,
-            overlap="skip",
-            enabled=True,
-            module="benchmarks.bench_beat",
-        )
+        resolved_entry(f"bench-{i}", text, task=stamp, module="benchmarks.bench_beat")
         for i, text in enumerate(texts)
     ]
 

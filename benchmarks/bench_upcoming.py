@@ -21,9 +21,9 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-import schedules
 from benchmarks.bench_beat import T0, _expression, _quiet
 from benchmarks.project.server import setup_django
+from tests.helpers import resolved_entry
 
 __all__ = ["DESCRIPTIONS", "run"]
 
@@ -64,24 +64,13 @@ MIXES: dict[str, Callable[[int], tuple[str, str]]] = {
 
 def _entries(count: int, mix: Callable[[int], tuple[str, str]]) -> list[Any]:
     from benchmarks.project.tasks import stamp
-    from spoolcron.core.entries import ResolvedEntry
 
     entries = []
     for i in range(count):
         text, zone = mix(i)
         entries.append(
-            ResolvedEntry(
-                name=f"bench-{i}",
-                task=stamp,
-                schedule=schedules.parse(text, tz=zone),
-                args=(f"bench-{i}",),
-                kwargs={},
-                misfire="coalesce",
-                misfire_limit=10,
-                grace=None,
-                overlap="skip",
-                enabled=True,
-                module="benchmarks.bench_upcoming",
+            resolved_entry(
+                f"bench-{i}", text, tz=zone, task=stamp, module="benchmarks.bench_upcoming"
             )
         )
     return entries

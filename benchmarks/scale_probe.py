@@ -80,10 +80,11 @@ def _listing_ms(call: Callable[[], object]) -> float:
 
 
 def _spoolcron(count: int, workdir: Path) -> tuple[Callable[[], object], Callable[[], object]]:
-    from benchmarks.bench_beat import T0, Clock, MemoryLedger, _entries, _quiet
+    from benchmarks.bench_beat import T0, _entries, _quiet
     from spoolcron.core.beat import Beat
     from spoolcron.core.upcoming import merge_upcoming
     from spoolcron.spool.payloads import SpoolFireWriter
+    from tests.helpers import Clock, MemoryLedger
 
     entries = _entries(count)
     with _quiet():

@@ -1,12 +1,12 @@
 """The beat with an injected clock: due fires, misfire policies, clock jumps, ledger errors.
 
-Unit tests use an in-memory ledger; the DatabaseLedger tests at the end use the real one.
+On an in-memory ledger; tests/test_ledger.py tests the DatabaseLedger, tests/faults/test_clock.py
+takes the beat through clock steps on it.
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -16,58 +16,11 @@ import pytest
 import schedules
 from spoolcron.core.beat import Beat, fire_job_id, recent_fires
 from spoolcron.core.entries import ResolvedEntry
-from spoolcron.models import FireClaim
 from spoolcron.spool import files
 from spoolcron.spool.payloads import SpoolFireWriter
-from spoolcron.storage.ledger import DatabaseLedger
-from tests.helpers import Clock
-from tests.testapp import tasks
+from tests.helpers import Clock, MemoryLedger, resolved_entry
 
 T0 = datetime(2026, 11, 23, 12, 0, tzinfo=UTC).timestamp()
-
-
-class MemoryLedger:
-    def __init__(self, last: dict[str, float] | None = None) -> None:
-        self.claims: dict[tuple[str, float], str] = {}
-        self.last = dict(last or {})
-        self.fail = False
-
-    def last_fires(self) -> dict[str, float]:
-        return dict(self.last)
-
-    def baseline(self, entries: Sequence[str], since: float) -> None:
-        for name in entries:
-            self.last.setdefault(name, since)
-
-    def claim(self, entry: str, fire_time: float, job_id: str, write: Callable[[], Path]) -> bool:
-        if self.fail:
-            raise ConnectionError("database is down")
-        if (entry, fire_time) in self.claims:
-            return False
-        write()
-        self.claims[(entry, fire_time)] = job_id
-        self.last[entry] = max(self.last.get(entry, 0), fire_time)
-        return True
-
-
-def entry(expr: str, name: str = "e", **options: Any) -> ResolvedEntry:
-    defaults: dict[str, Any] = {
-        "misfire": "coalesce",
-        "misfire_limit": 10,
-        "grace": None,
-        "overlap": "skip",
-        "enabled": True,
-    }
-    defaults.update(options)
-    return ResolvedEntry(
-        name=name,
-        task=tasks.record,
-        schedule=schedules.parse(expr, tz="UTC"),
-        args=(name,),
-        kwargs={},
-        module="tests",
-        **defaults,
-    )
 
 
 def fire_times(spool_dir: Path) -> list[float]:
@@ -82,7 +35,7 @@ def make(tmp_path: Path, entries: list[ResolvedEntry], ledger: MemoryLedger, clo
 
 def test_fires_are_written_lead_seconds_ahead_due_at_the_fire_time(tmp_path: Path) -> None:
     clock = Clock(T0 + 0.2)
-    beat = make(tmp_path, [entry("every 5 seconds")], MemoryLedger(), clock)
+    beat = make(tmp_path, [resolved_entry("e", "every 5 seconds")], MemoryLedger(), clock)
     assert beat.tick() == 1.0  # the loop looks again at least every second
     assert beat.next_due() == T0 + 4.5  # the fire at T0+5 is written half a second ahead
     assert fire_times(tmp_path) == []
@@ -98,7 +51,7 @@ def test_fires_are_written_lead_seconds_ahead_due_at_the_fire_time(tmp_path: Pat
 
 def test_each_fire_once_in_order(tmp_path: Path) -> None:
     clock = Clock(T0)
-    beat = make(tmp_path, [entry("every second")], MemoryLedger(), clock)
+    beat = make(tmp_path, [resolved_entry("e", "every second")], MemoryLedger(), clock)
     for step in range(1, 41):
         clock.now = T0 + step * 0.25
         beat.tick()
@@ -108,8 +61,8 @@ def test_each_fire_once_in_order(tmp_path: Path) -> None:
 def test_a_second_beat_on_the_same_ledger_writes_nothing_twice(tmp_path: Path) -> None:
     clock = Clock(T0)
     ledger = MemoryLedger()
-    first = make(tmp_path / "a", [entry("every second")], ledger, clock)
-    second = make(tmp_path / "b", [entry("every second")], ledger, clock)
+    first = make(tmp_path / "a", [resolved_entry("e", "every second")], ledger, clock)
+    second = make(tmp_path / "b", [resolved_entry("e", "every second")], ledger, clock)
     (tmp_path / "a").mkdir()
     (tmp_path / "b").mkdir()
     for step in range(1, 21):
@@ -138,7 +91,9 @@ def test_downtime_applies_the_misfire_policy(
     # Last fire at T0, beat back at T0 + 1 h + 10 s: eleven 5-minute fires were missed.
     clock = Clock(T0 + 3610)
     ledger = MemoryLedger({"e": T0})
-    beat = make(tmp_path, [entry("every 5 minutes", misfire=policy, **options)], ledger, clock)
+    beat = make(
+        tmp_path, [resolved_entry("e", "every 5 minutes", misfire=policy, **options)], ledger, clock
+    )
     beat.tick()
     assert fire_times(tmp_path) == expected
     # The next regular fire follows, on time.
@@ -150,13 +105,13 @@ def test_downtime_applies_the_misfire_policy(
 def test_grace_drops_missed_fires_that_are_too_old(tmp_path: Path) -> None:
     clock = Clock(T0 + 3610)
     ledger = MemoryLedger({"e": T0})
-    beat = make(tmp_path, [entry("every hour", grace=5)], ledger, clock)
+    beat = make(tmp_path, [resolved_entry("e", "every hour", grace=5)], ledger, clock)
     beat.tick()
     assert fire_times(tmp_path) == []
 
 
 def test_restarts_every_few_minutes_never_starve_a_weekly_entry(tmp_path: Path) -> None:
-    weekly = entry("Sunday 17:03")
+    weekly = resolved_entry("e", "Sunday 17:03")
     ledger = MemoryLedger()
     clock = Clock(datetime(2026, 11, 29, 16, 0, tzinfo=UTC).timestamp())
     fire = datetime(2026, 11, 29, 17, 3, tzinfo=UTC).timestamp()
@@ -174,7 +129,7 @@ def test_restarts_every_few_minutes_never_starve_a_weekly_entry(tmp_path: Path) 
 
 def test_clock_stepped_back_does_not_refire(tmp_path: Path) -> None:
     clock = Clock(T0)
-    beat = make(tmp_path, [entry("every 10 seconds")], MemoryLedger(), clock)
+    beat = make(tmp_path, [resolved_entry("e", "every 10 seconds")], MemoryLedger(), clock)
     for step in range(1, 61):
         clock.now = T0 + step
         beat.tick()
@@ -187,7 +142,7 @@ def test_clock_stepped_back_does_not_refire(tmp_path: Path) -> None:
 
 def test_clock_stepped_forward_applies_the_policy_not_a_burst(tmp_path: Path) -> None:
     clock = Clock(T0)
-    beat = make(tmp_path, [entry("every second")], MemoryLedger(), clock)
+    beat = make(tmp_path, [resolved_entry("e", "every second")], MemoryLedger(), clock)
     clock.now = T0 + 0.6
     beat.tick()
     clock.now = T0 + 3600.6  # an hour forward
@@ -201,13 +156,13 @@ def test_ledger_down_retries_then_applies_the_policy(
 ) -> None:
     clock = Clock(T0)
     ledger = MemoryLedger()
-    beat = make(tmp_path, [entry("every second")], ledger, clock)
-    ledger.fail = True
+    beat = make(tmp_path, [resolved_entry("e", "every second")], ledger, clock)
+    ledger.error = ConnectionError("database is down")
     for step in range(1, 31):
         clock.now = T0 + step
         beat.tick()
     assert "beat could not enqueue entry=e" in caplog.text
-    ledger.fail = False
+    ledger.error = None
     clock.now = T0 + 31
     beat.tick()
     assert fire_times(tmp_path) == [T0 + 31]  # coalesced; then on time again
@@ -218,7 +173,9 @@ def test_ledger_down_retries_then_applies_the_policy(
 
 def test_disabled_entries_never_fire(tmp_path: Path) -> None:
     clock = Clock(T0)
-    beat = make(tmp_path, [entry("every second", enabled=False)], MemoryLedger(), clock)
+    beat = make(
+        tmp_path, [resolved_entry("e", "every second", enabled=False)], MemoryLedger(), clock
+    )
     clock.now = T0 + 10
     beat.tick()
     assert fire_times(tmp_path) == []
@@ -226,7 +183,9 @@ def test_disabled_entries_never_fire(tmp_path: Path) -> None:
 
 def test_spent_one_shot_leaves_the_heap(tmp_path: Path) -> None:
     clock = Clock(T0)
-    beat = make(tmp_path, [entry("once at 2026-11-23 12:00:03")], MemoryLedger(), clock)
+    beat = make(
+        tmp_path, [resolved_entry("e", "once at 2026-11-23 12:00:03")], MemoryLedger(), clock
+    )
     clock.now = T0 + 10
     beat.tick()
     clock.now = T0 + 20
@@ -243,42 +202,3 @@ def test_recent_fires_looks_back_cheaply() -> None:
         T0 + week - 1,
         T0 + week,
     ]
-
-
-@pytest.mark.django_db(transaction=True)
-def test_database_ledger_claims_each_fire_once(tmp_path: Path) -> None:
-    ledger = DatabaseLedger()
-    written: list[int] = []
-
-    def write() -> Path:
-        written.append(1)
-        return files.write(tmp_path, "uwsgi_spoolfile_on_x", {b"a": b"b"}, exclusive=True)
-
-    assert ledger.claim("e", T0, "job-1", write) is True
-    assert ledger.claim("e", T0, "job-1", write) is False
-    assert written == [1]
-    assert ledger.last_fires() == {"e": T0}
-
-
-@pytest.mark.django_db(transaction=True)
-def test_database_ledger_rolls_back_the_claim_when_the_write_fails(tmp_path: Path) -> None:
-    ledger = DatabaseLedger()
-
-    def write() -> Path:
-        raise OSError(28, "No space left on device")
-
-    with pytest.raises(OSError, match="No space left"):
-        ledger.claim("e", T0, "job-1", write)
-    assert not FireClaim.objects.exists()
-
-
-@pytest.mark.django_db(transaction=True)
-def test_database_ledger_prunes_but_keeps_the_newest_claim(tmp_path: Path) -> None:
-    from datetime import timedelta
-
-    ledger = DatabaseLedger()
-    for i in range(5):
-        ledger.claim("e", T0 + i, f"j{i}", lambda: tmp_path)
-    deleted = ledger.prune(keep=timedelta(seconds=1), now=datetime.fromtimestamp(T0 + 100, UTC))
-    assert deleted == 4
-    assert ledger.last_fires() == {"e": T0 + 4}

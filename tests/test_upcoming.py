@@ -11,7 +11,6 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-import schedules
 import tests.schedule_modules.valid  # noqa: F401  (registers its @periodic entry before any test)
 from spoolcron.core import entries as entries_module
 from spoolcron.core.beat import fire_job_id
@@ -21,7 +20,7 @@ from spoolcron.core.upcoming import merge_upcoming
 from spoolcron.exceptions import BadWhen, UnknownEntry
 from spoolcron.operations import parse_when, relative, upcoming
 from spoolcron.spool.payloads import write_payload
-from tests.testapp import tasks
+from tests.helpers import resolved_entry
 
 NOW = datetime(2026, 11, 23, 12, 0, 7, tzinfo=UTC)
 VALID = "tests.schedule_modules.valid"
@@ -34,29 +33,6 @@ def _forget_unloaded_periodic(monkeypatch: pytest.MonkeyPatch) -> None:
     # a module another test imported and unloaded (test_readme's myapp) would show up here.
     registered = [(m, e) for m, e in entries_module._periodic if m in sys.modules]
     monkeypatch.setattr(entries_module, "_periodic", registered)
-
-
-def entry(
-    name: str, expression: str | schedules.Schedule, *, tz: str = "UTC", enabled: bool = True
-) -> ResolvedEntry:
-    schedule = (
-        expression
-        if isinstance(expression, schedules.Schedule)
-        else schedules.parse(expression, tz=tz)
-    )
-    return ResolvedEntry(
-        name=name,
-        task=tasks.record,
-        schedule=schedule,
-        args=(name,),
-        kwargs={},
-        misfire="coalesce",
-        misfire_limit=10,
-        grace=None,
-        overlap="skip",
-        enabled=enabled,
-        module="tests.test_upcoming",
-    )
 
 
 def one_off(job_id: str, when: datetime, *, attempt: int = 1, **meta: Any) -> Payload:
@@ -89,9 +65,9 @@ def listed(runs: Any) -> list[tuple[str, str]]:
 
 def test_fires_of_several_entries_are_merged_in_time_order() -> None:
     entries = [
-        entry("fast", "every 20 seconds"),
-        entry("minutely", "every minute"),
-        entry("report", "Sunday 17:03", tz="Europe/Rome"),
+        resolved_entry("fast", "every 20 seconds"),
+        resolved_entry("minutely", "every minute"),
+        resolved_entry("report", "Sunday 17:03", tz="Europe/Rome"),
     ]
     result = merge_upcoming(entries, now=NOW, count=6)
     assert listed(result.runs) == [
@@ -116,7 +92,10 @@ def test_fires_of_several_entries_are_merged_in_time_order() -> None:
 
 
 def test_until_is_inclusive_and_a_slow_entry_appears_when_it_is_due() -> None:
-    entries = [entry("fast", "every 6 hours"), entry("report", "Sunday 17:03", tz="Europe/Rome")]
+    entries = [
+        resolved_entry("fast", "every 6 hours"),
+        resolved_entry("report", "Sunday 17:03", tz="Europe/Rome"),
+    ]
     until = datetime(2026, 11, 29, 16, 3, tzinfo=UTC)  # 17:03 in Rome
     result = merge_upcoming(entries, now=NOW, count=100, until=until)
     assert listed(result.runs)[-3:] == [
@@ -131,7 +110,7 @@ def test_until_is_inclusive_and_a_slow_entry_appears_when_it_is_due() -> None:
 
 
 def test_count_caps_the_list_and_more_says_whether_runs_follow() -> None:
-    entries = [entry("hourly", "every hour")]
+    entries = [resolved_entry("hourly", "every hour")]
     assert merge_upcoming(entries, now=NOW, count=3).more is True
     until = datetime(2026, 11, 23, 15, tzinfo=UTC)
     exact = merge_upcoming(entries, now=NOW, count=3, until=until)
@@ -142,9 +121,9 @@ def test_count_caps_the_list_and_more_says_whether_runs_follow() -> None:
 
 def test_disabled_entries_and_spent_one_shots_have_no_runs() -> None:
     entries = [
-        entry("off", "every second", enabled=False),
-        entry("spent", "once at 2026-01-01 00:00"),
-        entry("soon", "once at 2026-11-23 12:30"),
+        resolved_entry("off", "every second", enabled=False),
+        resolved_entry("spent", "once at 2026-01-01 00:00"),
+        resolved_entry("soon", "once at 2026-11-23 12:30"),
     ]
     result = merge_upcoming(entries, now=NOW, count=5)
     assert listed(result.runs) == [("23 12:30:00", "soon")]
@@ -152,7 +131,7 @@ def test_disabled_entries_and_spent_one_shots_have_no_runs() -> None:
 
 
 def test_entries_sharing_a_schedule_are_each_listed() -> None:
-    entries = [entry(f"tenant-{i}", "daily at 03:00", tz="Europe/Rome") for i in (3, 1, 2)]
+    entries = [resolved_entry(f"tenant-{i}", "daily at 03:00", tz="Europe/Rome") for i in (3, 1, 2)]
     result = merge_upcoming(entries, now=NOW, count=4)
     assert listed(result.runs) == [
         ("24 02:00:00", "tenant-1"),
@@ -169,7 +148,7 @@ def test_one_off_jobs_are_merged_and_overdue_ones_come_first() -> None:
         one_off("manual", NOW + timedelta(seconds=1), entry_manual_run="fast"),
         one_off("retry", NOW + timedelta(seconds=30), attempt=3),
     ]
-    result = merge_upcoming([entry("fast", "every 20 seconds")], jobs, now=NOW, count=6)
+    result = merge_upcoming([resolved_entry("fast", "every 20 seconds")], jobs, now=NOW, count=6)
     assert listed(result.runs) == [
         ("23 12:00:05", "overdue"),
         ("23 12:00:08", "manual"),
@@ -189,7 +168,7 @@ def test_one_off_jobs_are_merged_and_overdue_ones_come_first() -> None:
 
 def test_a_fire_the_beat_already_spooled_is_listed_once() -> None:
     spooled = [fire("fast", datetime(2026, 11, 23, 12, 0, 20, tzinfo=UTC))]
-    result = merge_upcoming([entry("fast", "every 20 seconds")], spooled, now=NOW, count=3)
+    result = merge_upcoming([resolved_entry("fast", "every 20 seconds")], spooled, now=NOW, count=3)
     assert listed(result.runs) == [
         ("23 12:00:20", "fast"),
         ("23 12:00:40", "fast"),
@@ -208,7 +187,7 @@ def test_overdue_fires_and_retries_of_fires_in_the_spool_are_listed() -> None:
         fire("gone", late),  # an entry removed since the beat wrote it
         fire("fast", late - timedelta(seconds=20), attempt=2),
     ]
-    result = merge_upcoming([entry("fast", "every 20 seconds")], spooled, now=NOW, count=4)
+    result = merge_upcoming([resolved_entry("fast", "every 20 seconds")], spooled, now=NOW, count=4)
     assert listed(result.runs) == [
         ("23 11:59:40", "fast"),
         ("23 12:00:00", "fast"),
@@ -257,7 +236,7 @@ def test_2000_entries_come_out_as_a_brute_force_sort_says() -> None:
         return f"once at 2026-11-2{rng.randrange(3, 6)} {rng.randrange(24):02d}:00"
 
     entries = [
-        entry(f"e{i:04d}", expression(), tz=rng.choice(zones), enabled=rng.random() > 0.05)
+        resolved_entry(f"e{i:04d}", expression(), tz=rng.choice(zones), enabled=rng.random() > 0.05)
         for i in range(2000)
     ]
     until = NOW + timedelta(hours=1)

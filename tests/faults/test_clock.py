@@ -11,35 +11,17 @@ from pathlib import Path
 
 import pytest
 
-import schedules
 from spoolcron.core.beat import Beat
 from spoolcron.core.entries import ResolvedEntry
 from spoolcron.models import FireClaim
 from spoolcron.spool import files
 from spoolcron.spool.payloads import SpoolFireWriter
 from spoolcron.storage.ledger import DatabaseLedger
-from tests.helpers import Clock
-from tests.testapp import tasks
+from tests.helpers import Clock, resolved_entry
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
 T0 = datetime(2026, 11, 23, 12, 0, tzinfo=UTC).timestamp()
-
-
-def entry(name: str, expr: str, misfire: str = "coalesce", limit: int = 10) -> ResolvedEntry:
-    return ResolvedEntry(
-        name=name,
-        task=tasks.record,
-        schedule=schedules.parse(expr, tz="UTC"),
-        args=(name,),
-        kwargs={},
-        module="tests.faults",
-        misfire=misfire,  # type: ignore[arg-type]
-        misfire_limit=limit,
-        grace=None,
-        overlap="skip",
-        enabled=True,
-    )
 
 
 def beat(spool: Path, clock: Clock, *entries: ResolvedEntry) -> Beat:
@@ -67,7 +49,7 @@ def claimed(name: str) -> list[float]:
 
 def test_clock_stepped_back_refires_nothing_even_across_a_restart(tmp_path: Path) -> None:
     clock = Clock(T0)
-    every = entry("every-10s", "every 10 seconds")
+    every = resolved_entry("every-10s", "every 10 seconds")
     first = beat(tmp_path, clock, every)
     run(first, clock, 60)
     assert claimed("every-10s") == [T0 + s for s in range(10, 70, 10)]
@@ -89,9 +71,9 @@ def test_clock_stepped_back_refires_nothing_even_across_a_restart(tmp_path: Path
 def test_clock_stepped_forward_applies_each_policy_once(tmp_path: Path) -> None:
     clock = Clock(T0)
     entries = [
-        entry("fwd-coalesce", "every minute"),
-        entry("fwd-all-3", "every minute", misfire="all", limit=3),
-        entry("fwd-skip", "every minute", misfire="skip"),
+        resolved_entry("fwd-coalesce", "every minute"),
+        resolved_entry("fwd-all-3", "every minute", misfire="all", misfire_limit=3),
+        resolved_entry("fwd-skip", "every minute", misfire="skip"),
     ]
     b = beat(tmp_path, clock, *entries)
     run(b, clock, 61)

@@ -7,7 +7,6 @@ from __future__ import annotations
 import logging
 import os
 import time
-from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import pytest
@@ -16,8 +15,9 @@ from spoolcron.core.beat import Beat
 from spoolcron.spool import codec, files, starts
 from spoolcron.spool.payloads import SpoolFireWriter
 from spoolcron.spool.waker import Waker
+from tests.helpers import Clock, MemoryLedger, resolved_entry
 
-from .test_clock import T0, Clock, entry
+from .test_clock import T0
 
 
 def test_waker_moves_aside_what_uwsgi_would_delete_and_holds_wakes_meanwhile(
@@ -92,33 +92,13 @@ def test_make_private(tmp_path: Path) -> None:
     assert oct(directory.stat().st_mode & 0o777) == oct(0o700)
 
 
-class DownLedger:
-    """A ledger whose database refuses every claim; counts the attempts."""
-
-    def __init__(self) -> None:
-        self.attempts = 0
-        self.down = True
-
-    def last_fires(self) -> dict[str, float]:
-        return {}
-
-    def baseline(self, entries: Sequence[str], since: float) -> None:
-        pass
-
-    def claim(self, entry: str, fire_time: float, job_id: str, write: Callable[[], Path]) -> bool:
-        self.attempts += 1
-        if self.down:
-            raise ConnectionError("could not connect to server: Connection refused")
-        write()
-        return True
-
-
 def test_beat_tries_once_a_second_whatever_the_entries_and_logs_sparingly(
     tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
     clock = Clock(T0)
-    ledger = DownLedger()
-    entries = [entry(f"e{i}", "every second") for i in range(50)]
+    ledger = MemoryLedger()
+    ledger.error = ConnectionError("could not connect to server: Connection refused")
+    entries = [resolved_entry(f"e{i}", "every second") for i in range(50)]
     b = Beat(entries, ledger, SpoolFireWriter(tmp_path), clock=clock, log_every=30.0)
     b.start()
     caplog.set_level(logging.INFO, logger="spoolcron.beat")
@@ -136,7 +116,7 @@ def test_beat_tries_once_a_second_whatever_the_entries_and_logs_sparingly(
     assert still[0].endswith(
         "error=ConnectionError: could not connect to server: Connection refused"
     )
-    ledger.down = False
+    ledger.error = None
     clock.now += 1
     b.tick()
     [back] = [r.getMessage() for r in caplog.records if "enqueues again" in r.getMessage()]
