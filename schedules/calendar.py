@@ -1,7 +1,7 @@
 """Calendar phrases: fixed local times on days of the week or month, and hourly minutes.
 
 Each is equivalent to a cron line (``cron_line``), but its next local match is plain date
-arithmetic, several times faster than croniter; the tests check the two agree. The DST rule
+arithmetic, faster than matching the line; the tests check the two agree. The DST rule
 is applied to those local matches exactly as for cron lines.
 """
 

@@ -1,34 +1,31 @@
-"""The next match of a cron line whose fields are plain sets of numbers, without croniter.
+"""The next match of a cron line, from the sets of values its fields allow.
 
-croniter still parses and expands every line; this only answers ``after()`` for the lines
-whose expansion is a set per field (no ``L``, ``W`` or ``#``), which is nearly all of them.
-Walking days and bisecting sorted sets costs a few microseconds, where a croniter query costs
-about forty: it is what keeps "the next 100 runs of 10,000 entries" fast when every entry has
-its own line. tests/schedules/test_properties.py checks it against croniter.
+Walking days and bisecting sorted sets costs a few microseconds: it is what keeps "the next 100
+runs of 10,000 entries" fast when every entry has its own line. The day rule (POSIX): when the
+day of month and the day of week are both restricted, a day matching either fires; when one
+is, that one decides. A field is restricted when its set of days is not the whole range,
+whatever its spelling: ``*``, ``?``, ``1-31`` and ``*/1`` are all unrestricted in the day of
+month, and ``*``, ``0-6``, ``0-7`` and ``SUN-SAT`` in the day of week.
+tests/schedules/test_oracle.py checks it against a brute-force matcher.
 """
 
 from __future__ import annotations
 
 from bisect import bisect_left
-from collections.abc import Sequence
+from calendar import monthrange
 from datetime import date, datetime, time, timedelta
 
-__all__ = ["CronSets"]
+from schedules.cronfields import Field
 
-# croniter gives up after about fifty years; a line that allows a date at all (February 29th
-# on its own is the sparsest) matches within eight years, so this bound only ends the search
-# for lines croniter would reject as well.
-_MAX_DAYS = 366 * 50
+__all__ = ["ALL_DAYS", "ALL_WEEKDAYS", "CronSets", "occurs"]
+
+ALL_DAYS = tuple(range(1, 32))
+ALL_WEEKDAYS = tuple(range(7))
+# The Gregorian calendar repeats every 400 years: a line that can match at all matches
+# within that span of any date, so this bound only ends the search past year 9999.
+_MAX_DAYS = 366 * 401
 _ONE_DAY = timedelta(days=1)
-
-
-def _plain(values: Sequence[object], low: int, high: int) -> tuple[int, ...] | None:
-    """The sorted set of a field, the full range for ``*``, None if it is not plain numbers."""
-    if list(values) == ["*"]:
-        return tuple(range(low, high + 1))
-    if not all(isinstance(value, int) and not isinstance(value, bool) for value in values):
-        return None
-    return tuple(sorted({int(str(value)) for value in values}))
+_LONGEST = (31, 29, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31)
 
 
 def _earliest(values: tuple[int, ...], at_least: int) -> int | None:
@@ -36,62 +33,111 @@ def _earliest(values: tuple[int, ...], at_least: int) -> int | None:
     return values[index] if index < len(values) else None
 
 
-class CronSets:
-    """A cron line as sets of seconds, minutes, hours, days, months and weekdays."""
+def _nearest_weekday(year: int, month: int, day: int, last: int) -> int | None:
+    """The weekday (Monday-Friday) nearest the ``day``-th, within its month (Quartz's W)."""
+    if day > last:
+        return None
+    weekday = date(year, month, day).weekday()
+    if weekday == 5:  # Saturday: the Friday before, or the Monday after the 1st
+        return day - 1 if day > 1 else day + 2
+    if weekday == 6:  # Sunday: the Monday after, or the Friday before the last day
+        return day + 1 if day < last else day - 2
+    return day
 
-    __slots__ = ("_days", "_hours", "_minutes", "_months", "_seconds", "_weekdays")
+
+def _last_weekday(year: int, month: int, last: int) -> int:
+    weekday = date(year, month, last).weekday()
+    return last - max(0, weekday - 4)
+
+
+def occurs(day_of_month: Field, months: tuple[int, ...], weekday_restricted: bool) -> bool:
+    """Whether a line with these day fields can fire at all (``30 2`` never does)."""
+    if weekday_restricted or day_of_month.values == ALL_DAYS:
+        return True
+    longest = max(_LONGEST[month - 1] for month in months)
+    for special in day_of_month.specials:
+        if special[0] != "W" or int(special[1]) <= longest:
+            return True
+    return any(day <= longest for day in day_of_month.values)
+
+
+class CronSets:
+    """A cron line as sets of seconds, minutes, hours, months and the two day fields."""
+
+    __slots__ = (
+        "_day_specials",
+        "_days",
+        "_hours",
+        "_minutes",
+        "_mode",
+        "_months",
+        "_seconds",
+        "_weekday_specials",
+        "_weekdays",
+    )
 
     def __init__(
         self,
         seconds: tuple[int, ...],
         minutes: tuple[int, ...],
         hours: tuple[int, ...],
-        days: tuple[int, ...] | None,
+        day_of_month: Field,
         months: tuple[int, ...],
-        weekdays: tuple[int, ...] | None,
+        day_of_week: Field,
     ) -> None:
-        """``days`` / ``weekdays`` are None when the field is ``*``; weekdays count Sunday as 0.
-
-        As in croniter (and POSIX cron), a day matching either restricted day field matches.
-        """
+        """Sorted value tuples; the day fields as read by schedules.cronfields (Sunday 0)."""
         self._seconds, self._minutes, self._hours = seconds, minutes, hours
         self._months = frozenset(months)
-        self._days = frozenset(days) if days is not None else None
-        self._weekdays = frozenset(weekdays) if weekdays is not None else None
+        self._days = frozenset(day_of_month.values)
+        self._weekdays = frozenset(day_of_week.values)
+        self._day_specials = day_of_month.specials
+        self._weekday_specials = day_of_week.specials
+        days_restricted = day_of_month.values != ALL_DAYS
+        weekdays_restricted = day_of_week.values != ALL_WEEKDAYS
+        # 0: any day; 1: the day of month decides; 2: the day of week; 3: either one.
+        self._mode = int(days_restricted) + 2 * int(weekdays_restricted)
 
-    @classmethod
-    def from_expansion(
-        cls, expanded: Sequence[Sequence[object]], nth_weekdays: object, *, seconds_first: bool
-    ) -> CronSets | None:
-        """From ``croniter.expand()``'s result; None when the line needs croniter itself."""
-        if nth_weekdays:
-            return None
-        minute, hour, day, month, weekday = expanded[:5]
-        second: Sequence[object] = expanded[5] if seconds_first else [0]
-        sets = (
-            _plain(second, 0, 59),
-            _plain(minute, 0, 59),
-            _plain(hour, 0, 23),
-            _plain(month, 1, 12),
-        )
-        days = None if list(day) == ["*"] else _plain(day, 1, 31)
-        weekdays = None if list(weekday) == ["*"] else _plain(weekday, 0, 7)
-        if any(values is None for values in sets):
-            return None
-        if (list(day) != ["*"] and days is None) or (list(weekday) != ["*"] and weekdays is None):
-            return None
-        sec, mins, hrs, mons = (values for values in sets if values is not None)
-        if weekdays is not None:
-            weekdays = tuple(sorted({value % 7 for value in weekdays}))
-        return cls(sec, mins, hrs, days, mons, weekdays)
+    def _in_days(self, day: date) -> bool:
+        if day.day in self._days:
+            return True
+        if not self._day_specials:
+            return False
+        last = monthrange(day.year, day.month)[1]
+        for special in self._day_specials:
+            kind = special[0]
+            if kind == "L":
+                hit = day.day == last
+            elif kind == "LW":
+                hit = day.day == _last_weekday(day.year, day.month, last)
+            else:
+                hit = day.day == _nearest_weekday(day.year, day.month, int(special[1]), last)
+            if hit:
+                return True
+        return False
+
+    def _in_weekdays(self, day: date) -> bool:
+        weekday = (day.weekday() + 1) % 7
+        if weekday in self._weekdays:
+            return True
+        for special in self._weekday_specials:
+            if special[1] != weekday:
+                continue
+            if special[0] == "#":
+                if (day.day - 1) // 7 + 1 == special[2]:
+                    return True
+            elif day.day + 7 > monthrange(day.year, day.month)[1]:
+                return True
+        return False
 
     def _day_matches(self, day: date) -> bool:
-        days, weekdays = self._days, self._weekdays
-        in_days = days is None or day.day in days
-        in_weekdays = weekdays is None or (day.weekday() + 1) % 7 in weekdays
-        if days is not None and weekdays is not None:
-            return in_days or in_weekdays
-        return in_days and in_weekdays
+        mode = self._mode
+        if mode == 0:
+            return True
+        if mode == 1:
+            return self._in_days(day)
+        if mode == 2:
+            return self._in_weekdays(day)
+        return self._in_days(day) or self._in_weekdays(day)
 
     def _first_time(self, at_least: time) -> time | None:
         """The earliest time of day in the sets that is not before ``at_least``."""
@@ -106,8 +152,12 @@ class CronSets:
         return None
 
     def after(self, start: datetime) -> datetime | None:
-        """The first naive local time strictly after ``start`` (whole seconds) that matches."""
-        candidate = start.replace(microsecond=0) + timedelta(seconds=1)
+        """The first naive local time strictly after ``start`` (whole seconds) that matches;
+        None past year 9999."""
+        try:
+            candidate = start.replace(microsecond=0) + timedelta(seconds=1)
+        except OverflowError:
+            return None
         day = candidate.date()
         floor = candidate.time()
         for _ in range(_MAX_DAYS):

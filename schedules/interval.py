@@ -10,9 +10,23 @@ from schedules.base import Schedule
 from schedules.errors import ScheduleError
 from schedules.zones import resolve_zone, to_utc, zone_name
 
-__all__ = ["Interval"]
+__all__ = ["MAX_SECONDS", "Interval", "period_problem"]
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+#: The longest period: 100 years of 365.25 days. Longer ones would fire once or never.
+MAX_SECONDS = 100 * 36525 * 864
+
+
+def period_problem(total: int) -> tuple[str, str]:
+    """The problem and hint for a period of ``total`` seconds outside 1..MAX_SECONDS."""
+    if total < 1:
+        return f"the period is {total} seconds", "use 1 second or more."
+    return (
+        "the period is more than 100 years",
+        "use at most 876,600 hours, or 'once at' a date-time for a job that runs once.",
+    )
+
+
 _UNITS = ((3600, "hour"), (60, "minute"), (1, "second"))
 
 
@@ -43,25 +57,23 @@ class Interval(Schedule):
             if isinstance(value, bool) or not isinstance(value, int):
                 raise TypeError(f"Interval {name} must be an int, got {value!r}")
         total = seconds + 60 * minutes + 3600 * hours
-        if total < 1:
+        if not 1 <= total <= MAX_SECONDS:
             call = f"Interval(seconds={seconds}, minutes={minutes}, hours={hours})"
-            raise ScheduleError(
-                call,
-                f"the period is {total} seconds",
-                None,
-                "use 1 second or more.",
-                subject="schedule",
-            )
+            problem, hint = period_problem(total)
+            raise ScheduleError(call, problem, None, hint, subject="schedule")
         self._set("_seconds", total)
         self._set("_period_us", total * 1_000_000)
         self._set("_tz", resolve_zone(tz))
 
-    def next_after(self, dt: datetime) -> datetime:
+    def next_after(self, dt: datetime) -> datetime | None:
         elapsed = to_utc(dt) - _EPOCH
         # Integer microseconds: float timestamps would drift off the grid for long periods.
         micros = (elapsed.days * 86_400 + elapsed.seconds) * 1_000_000 + elapsed.microseconds
         fire = (micros // self._period_us + 1) * self._period_us
-        return (_EPOCH + timedelta(microseconds=fire)).astimezone(self._tz)
+        try:
+            return (_EPOCH + timedelta(microseconds=fire)).astimezone(self._tz)
+        except OverflowError:  # past the end of year 9999
+            return None
 
     @property
     def seconds(self) -> int:

@@ -8,9 +8,17 @@ from typing import Any
 
 from schedules.base import Schedule
 from schedules.describe import clock
+from schedules.errors import ScheduleError
 from schedules.zones import localize, resolve_zone, to_utc, zone_name
 
-__all__ = ["Once"]
+__all__ = ["OUT_OF_RANGE", "Once"]
+
+#: The problem and hint for a date-time that is not within years 1-9999 in UTC and its zone.
+OUT_OF_RANGE = (
+    "it falls outside the years 1-9999 in UTC or in the zone",
+    None,
+    "use a date-time from 0001-01-02 to 9999-12-30.",
+)
 
 
 class Once(Schedule):
@@ -32,14 +40,18 @@ class Once(Schedule):
         if tz is None and isinstance(at.tzinfo, zoneinfo.ZoneInfo):
             tz = at.tzinfo
         zone = resolve_zone(tz)
-        if at.tzinfo is None or at.utcoffset() is None:
-            fire = localize(at.replace(tzinfo=None), zone)
-        else:
-            fire = at.astimezone(zone)
+        try:
+            if at.tzinfo is None or at.utcoffset() is None:
+                fire = localize(at.replace(tzinfo=None), zone)
+            else:
+                fire = at.astimezone(zone)
+            # Aware datetimes in one zone compare by wall clock and ignore fold, so equality
+            # and the comparisons in next_after go through UTC.
+            utc = fire.astimezone(UTC)
+        except OverflowError:
+            raise ScheduleError(f"Once({at!r})", *OUT_OF_RANGE) from None
         self._set("_at", fire)
-        # Aware datetimes in one zone compare by wall clock and ignore fold, so equality and
-        # the comparisons in next_after go through UTC.
-        self._set("_utc", fire.astimezone(UTC))
+        self._set("_utc", utc)
         self._set("_tz", zone)
 
     def next_after(self, dt: datetime) -> datetime | None:

@@ -11,9 +11,9 @@ from schedules.base import Schedule
 from schedules.calendar import Calendar, Hourly
 from schedules.cron import Cron
 from schedules.errors import AT, ScheduleError, did_you_mean
-from schedules.interval import Interval
+from schedules.interval import MAX_SECONDS, Interval, period_problem
 from schedules.once import Once
-from schedules.zones import resolve_zone
+from schedules.zones import resolve_zone, zone_name
 
 __all__ = ["parse"]
 
@@ -27,12 +27,13 @@ _TOKEN = re.compile(
     r"|(?P<comma>,)"
     r"|(?P<dash>-)"
     r"|(?P<space>\s+)",
-    re.IGNORECASE,
+    re.IGNORECASE | re.ASCII,  # no other digits or letters
 )
-_ISO_START = re.compile(r"\d{4}-\d{2}-\d{2}")
+_ISO_START = re.compile(r"\d{4}-\d{2}-\d{2}", re.ASCII)
 _ONCE = re.compile(r"once\b(?:\s+(?:at|on)\b)?\s*", re.IGNORECASE)
 # Seconds, minutes and hours are numbers, '*' and the operators; never words or clock times.
-_CRON_TIME_FIELD = re.compile(r"[\d*?/,\-]+$")
+_CRON_TIME_FIELD = re.compile(r"[\d*?/,\-]+$", re.ASCII)
+_MAX_DIGITS = 12  # a longer number is too large for anything a phrase counts
 
 _UNITS = {
     "second": 1, "seconds": 1, "sec": 1, "secs": 1,
@@ -112,6 +113,8 @@ def _parse_once(text: str, start: int, zone: zoneinfo.ZoneInfo) -> Once:
             text, f"expected a date-time{AT}", start, "write e.g. 'once at 2026-12-24 18:00'."
         )
     try:
+        if not moment.isascii():
+            raise ValueError(moment)  # fromisoformat() reads other digits too; cron does not
         at = datetime.fromisoformat(moment)
     except ValueError:
         raise ScheduleError(
@@ -120,7 +123,11 @@ def _parse_once(text: str, start: int, zone: zoneinfo.ZoneInfo) -> Once:
             start,
             "write e.g. '2026-12-24 18:00' or '2026-12-24T18:00+01:00'.",
         ) from None
-    return Once(at, zone)
+    try:
+        return Once(at, zone)
+    except ScheduleError as error:
+        problem = f"{moment!r}{AT} falls outside the years 1-9999 in UTC or in {zone_name(zone)}"
+        raise ScheduleError(text, problem, start, error.hint) from None
 
 
 class _Phrase:
@@ -137,7 +144,9 @@ class _Phrase:
         while position < len(text):
             match = _TOKEN.match(text, position)
             if match is None:
-                self._fail(f"unexpected character {text[position]!r}{AT}", position, _EXAMPLES)
+                character = text[position]
+                hint = "write numbers with the digits 0-9." if character.isdigit() else _EXAMPLES
+                self._fail(f"unexpected character {character!r}{AT}", position, hint)
             kind = match.lastgroup
             assert kind is not None
             if kind != "space":
@@ -158,9 +167,21 @@ class _Phrase:
         token = self._peek(offset)
         return token.word if token else ""
 
-    def _peek_kind(self) -> str:
-        token = self._peek()
+    def _peek_kind(self, offset: int = 0) -> str:
+        token = self._peek(offset)
         return token.kind if token else ""
+
+    def _int(self, token: _Token) -> int:
+        """The number in a number or ordinal token, refusing ones too long to be meant."""
+        digits = re.sub(r"\D", "", token.text)
+        if len(digits) > _MAX_DIGITS:
+            shown = f"{digits[:6]}…{digits[-3:]}"
+            self._fail(
+                f"the number {shown!r} ({len(digits)} digits){AT} is too large",
+                token.pos,
+                "write a smaller number.",
+            )
+        return int(digits)
 
     def _skip(self, *words: str) -> bool:
         if self._peek_word() in words:
@@ -196,7 +217,7 @@ class _Phrase:
         elif word == "monthly":
             self.index += 1
             schedule = self._monthly(zone)
-        elif word == "on" and self._peek_word(1) == "the":
+        elif word == "on" and self._month_day_follows(1):
             schedule = self._monthly(zone)
         elif word == "on" or self._is_day(0):
             self._skip("on")
@@ -215,6 +236,10 @@ class _Phrase:
             self._unexpected("the end of the schedule")
         return schedule
 
+    def _month_day_follows(self, offset: int) -> bool:
+        """``the``, ``last`` or an ordinal: 'on the 1st', 'on last day', 'on 15th'."""
+        return self._peek_word(offset) in ("the", "last") or self._peek_kind(offset) == "ordinal"
+
     def _is_day(self, offset: int) -> bool:
         word = self._peek_word(offset)
         return word in _DAYS or word in _GROUPS
@@ -225,7 +250,7 @@ class _Phrase:
             self._unexpected("a number, a unit or a day", "write e.g. 'every 5 minutes'.")
         if token.kind == "number":
             self.index += 1
-            count = int(token.text)
+            count = self._int(token)
             unit = self._peek()
             if unit is None or unit.kind != "word":
                 self._unexpected("a unit (seconds, minutes or hours)")
@@ -235,6 +260,10 @@ class _Phrase:
             self.index += 1
             if count < 1:
                 self._fail(f"the count {count}{AT} is not positive", token.pos, "use 1 or more.")
+            if count * _UNITS[unit.word] > MAX_SECONDS:
+                _, hint = period_problem(count * _UNITS[unit.word])
+                problem = f"the period of {count} {unit.text}{AT} is more than 100 years"
+                self._fail(problem, token.pos, hint)
             return self._interval(count, _UNITS[unit.word], zone)
         if token.word in _UNITS:
             self.index += 1
@@ -328,7 +357,7 @@ class _Phrase:
             day = "last"
         elif token is not None and token.kind in ("ordinal", "number"):
             self.index += 1
-            day = int(re.sub(r"\D", "", token.text))
+            day = self._int(token)
             if not 1 <= day <= 31:
                 self._fail(f"day {day}{AT} is out of range", token.pos, "use 1st-31st or 'last'.")
         else:
@@ -349,7 +378,7 @@ class _Phrase:
             if self._peek_word(-1) == "day":
                 return Calendar(at, tz=zone)
             return Calendar(at, day=self._month_day(), tz=zone)
-        if self._peek_word() == "on" and self._peek_word(1) == "the":
+        if self._peek_word() == "on" and self._month_day_follows(1):
             return Calendar(at, day=self._month_day(), tz=zone)
         self._skip("every", "each", "on")
         return Calendar(at, weekdays=self._days(), tz=zone)
@@ -376,7 +405,7 @@ class _Phrase:
             return time(hour, minute, second)
         if token.kind == "number" and self._peek_word(1) in ("am", "pm"):
             self.index += 1
-            return time(self._hour(int(token.text), token.pos))
+            return time(self._hour(self._int(token), token.pos))
         hint = f"write '{token.text}:00' or '{token.text}am'." if token.kind == "number" else None
         self._unexpected("a time such as '17:03'", hint)
 

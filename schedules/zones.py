@@ -1,7 +1,7 @@
 """Time zones and the one daylight-saving rule every wall-clock schedule follows.
 
-Fire times are computed as naive local wall-clock candidates (by croniter or by arithmetic)
-and turned into instants here, with zoneinfo's ``fold``, never with croniter's DST code:
+Fire times are computed as naive local wall-clock candidates (by matching a cron line or by
+arithmetic) and turned into instants here, with zoneinfo's ``fold``:
 
 * wall-clock rule (``map_wall_clock``): a local time in a spring-forward gap fires at the
   first instant after the gap; a local time that occurs twice fires at its first occurrence;
@@ -20,6 +20,7 @@ from datetime import UTC, datetime, timedelta, tzinfo
 from schedules.errors import ScheduleError, did_you_mean
 
 __all__ = [
+    "EARLIEST",
     "UTC_ZONE",
     "NextNaive",
     "localize",
@@ -31,6 +32,10 @@ __all__ = [
 ]
 
 UTC_ZONE = zoneinfo.ZoneInfo("UTC")
+#: next_after searches from here at the earliest: a day inside datetime's range, so that
+#: every zone can show it. An earlier fire is never returned.
+EARLIEST = datetime(1, 1, 2, tzinfo=UTC)
+_LAST = datetime.max.replace(tzinfo=UTC)
 
 #: Next matching naive local wall-clock time strictly after the argument, or None if none.
 NextNaive = Callable[[datetime], datetime | None]
@@ -59,8 +64,11 @@ def resolve_zone(tz: str | tzinfo | None) -> zoneinfo.ZoneInfo:
         if tz.strip() != tz or not tz:
             raise ValueError(tz)
         return zoneinfo.ZoneInfo(tz)
-    except (ValueError, zoneinfo.ZoneInfoNotFoundError):
-        hint = did_you_mean(tz.strip(), _zone_names(), cutoff=0.75)
+    except (ValueError, OSError, zoneinfo.ZoneInfoNotFoundError):
+        # OSError: a directory ("Europe") or a name too long for the file system.
+        hint = did_you_mean(tz.strip(), _zone_names(), cutoff=0.75) or (
+            "use an IANA name such as 'Europe/Rome' or 'UTC'."
+        )
         raise ScheduleError(
             tz, "it is not in the time zone database", None, hint, subject="time zone"
         ) from None
@@ -72,13 +80,21 @@ def zone_name(tz: zoneinfo.ZoneInfo) -> str:
 
 
 def to_utc(dt: datetime) -> datetime:
-    """``dt`` as an aware UTC datetime; a naive ``dt`` is refused, never guessed."""
+    """``dt`` as an aware UTC datetime; a naive ``dt`` is refused, never guessed.
+
+    An instant before ``EARLIEST`` (2 January of year 1, UTC) is read as ``EARLIEST``, so that
+    every zone can show it; one past the end of year 9999 in UTC as the last instant there is
+    (nothing can fire after it).
+    """
     if dt.tzinfo is None or dt.utcoffset() is None:
         raise ValueError(
             f"next_after() needs an aware datetime, got the naive {dt!r}; "
             "attach a zone, e.g. dt.replace(tzinfo=datetime.UTC)."
         )
-    return dt.astimezone(UTC)
+    try:
+        return max(dt.astimezone(UTC), EARLIEST)
+    except OverflowError:  # within a day of year 1 or year 9999 in dt's zone
+        return EARLIEST if dt.year == 1 else _LAST
 
 
 def _classify(naive: datetime, tz: zoneinfo.ZoneInfo) -> tuple[int, timedelta, timedelta]:
@@ -144,7 +160,17 @@ def _wall_instant(naive: datetime, tz: zoneinfo.ZoneInfo) -> datetime:
 def next_wall_clock(
     next_naive: NextNaive, after: datetime, tz: zoneinfo.ZoneInfo
 ) -> datetime | None:
-    """The first fire strictly after ``after`` (aware UTC) under the wall-clock rule."""
+    """The first fire strictly after ``after`` (aware UTC) under the wall-clock rule; None
+    when there is none before the end of year 9999 (in UTC and in ``tz``)."""
+    try:
+        return _next_wall_clock(next_naive, after, tz)
+    except OverflowError:  # the next fire is past what datetime can hold
+        return None
+
+
+def _next_wall_clock(
+    next_naive: NextNaive, after: datetime, tz: zoneinfo.ZoneInfo
+) -> datetime | None:
     limit = after.replace(tzinfo=None)
     local = after.astimezone(tz)
     start = local.replace(tzinfo=None, fold=0)
@@ -173,7 +199,17 @@ def next_wall_clock(
 
 
 def next_absolute(next_naive: NextNaive, after: datetime, tz: zoneinfo.ZoneInfo) -> datetime | None:
-    """The first fire strictly after ``after`` (aware UTC) under the absolute rule."""
+    """The first fire strictly after ``after`` (aware UTC) under the absolute rule; None when
+    there is none before the end of year 9999 (in UTC and in ``tz``)."""
+    try:
+        return _next_absolute(next_naive, after, tz)
+    except OverflowError:  # the next fire is past what datetime can hold
+        return None
+
+
+def _next_absolute(
+    next_naive: NextNaive, after: datetime, tz: zoneinfo.ZoneInfo
+) -> datetime | None:
     local = after.astimezone(tz)
     start = local.replace(tzinfo=None, fold=0)
     kind, off0, off1 = _classify(start, tz)

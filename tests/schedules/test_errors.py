@@ -222,12 +222,14 @@ def test_error_attributes() -> None:
         ),
         pytest.param(
             "Mars/Olympus_Mons",
-            "Cannot parse time zone 'Mars/Olympus_Mons': it is not in the time zone database.",
+            "Cannot parse time zone 'Mars/Olympus_Mons': it is not in the time zone database; "
+            "use an IANA name such as 'Europe/Rome' or 'UTC'.",
             id="zone_unknown",
         ),
         pytest.param(
             "",
-            "Cannot parse time zone '': it is not in the time zone database.",
+            "Cannot parse time zone '': it is not in the time zone database; "
+            "use an IANA name such as 'Europe/Rome' or 'UTC'.",
             id="zone_empty",
         ),
     ],
