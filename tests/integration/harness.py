@@ -18,12 +18,12 @@ import tempfile
 import time
 from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
-from typing import TypeVar
+from typing import Literal, TypeVar
 
 __all__ = [
     "UwsgiProcess",
     "free_port",
-    "group_pids",
+    "live_pids",
     "pid_alive",
     "run_uwsgi",
     "uwsgi_binary",
@@ -226,7 +226,7 @@ class UwsgiProcess:
 
     def group_pids(self) -> list[int]:
         """Every live process of this uWSGI's session, orphans of a killed master included."""
-        return [pid for pid in group_pids(self.pid) if pid != self.pid or self.running()]
+        return [pid for pid in live_pids("pgrp", self.pid) if pid != self.pid or self.running()]
 
     def worker_pids(self) -> list[int]:
         latest: dict[str, int] = {}
@@ -293,29 +293,36 @@ def pid_alive(pid: int) -> bool:
         return False
     except PermissionError:
         return True
+    fields = _stat(pid)
+    return fields is None or fields[0] != "Z"  # no procfs (or gone meanwhile): trust kill()
+
+
+# The fields of /proc/PID/stat that follow the command (which may hold spaces and parentheses).
+_STAT_FIELDS = ("state", "ppid", "pgrp", "session")
+
+
+def _stat(pid: int | str) -> list[str] | None:
+    """The fields of /proc/*pid*/stat after the command; None if it cannot be read."""
     try:
-        stat = Path(f"/proc/{pid}/stat").read_text()
+        return Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
     except OSError:
-        return True  # no procfs: trust kill()
-    return stat.rpartition(")")[2].split()[0] != "Z"
+        return None
 
 
-def group_pids(pgid: int) -> list[int]:
-    """The live (not zombie) processes whose process group is *pgid*, from /proc.
+def live_pids(field: Literal["ppid", "pgrp", "session"], value: int) -> list[int]:
+    """The live (not zombie) processes whose *field* in /proc/PID/stat is *value*, sorted.
 
-    uWSGI runs in a session of its own (see :meth:`UwsgiProcess.start`): its children keep
-    that group when the master dies, so this finds orphans too.
+    ``live_pids("pgrp", pgid)`` is a process group, ``live_pids("session", sid)`` a session.
+    uWSGI runs in a session of its own (see :meth:`UwsgiProcess.start`): its children keep that
+    group and session when the master dies, so this finds orphans too.
     """
+    index = _STAT_FIELDS.index(field)
     found = []
     for entry in Path("/proc").iterdir():
         if not entry.name.isdigit():
             continue
-        try:
-            fields = (entry / "stat").read_text().rpartition(")")[2].split()
-        except OSError:
-            continue
-        # After the command: state, ppid, pgrp.
-        if int(fields[2]) == pgid and fields[0] != "Z":
+        fields = _stat(entry.name)  # None: exited meanwhile
+        if fields is not None and fields[0] != "Z" and int(fields[index]) == value:
             found.append(int(entry.name))
     return sorted(found)
 

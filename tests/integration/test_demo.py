@@ -25,7 +25,7 @@ from pathlib import Path
 import pytest
 
 from .conftest import REPO
-from .harness import UwsgiProcess, free_port, pid_alive
+from .harness import UwsgiProcess, free_port, live_pids, pid_alive
 
 RUN_DEMO = REPO / "example_project" / "run_demo.py"
 SCHEDULES = REPO / "example_project" / "example" / "schedules.py"
@@ -88,22 +88,6 @@ class Browser:
         with self.opener.open(self.base + path, data=data, timeout=HTTP_TIMEOUT) as response:
             assert response.status == 200, (path, response.status)
             return response.geturl(), response.read().decode()
-
-
-def session_processes(sid: int) -> list[int]:
-    """The live processes of session *sid* (the demo's master started it), zombies excluded."""
-    found = []
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit():
-            continue
-        try:
-            fields = (entry / "stat").read_text().rpartition(")")[2].split()
-        except OSError:
-            continue  # exited meanwhile
-        state, session = fields[0], int(fields[3])
-        if session == sid and state != "Z":
-            found.append(int(entry.name))
-    return found
 
 
 @pytest.fixture
@@ -188,7 +172,7 @@ def test_make_demo_serves_the_page_runs_the_entries_and_stops_on_ctrl_c(demo: De
     assert tick_job in runs
 
     # Ctrl-C: the terminal sends SIGINT to the whole foreground process group.
-    processes = session_processes(demo.pid)
+    processes = live_pids("session", demo.pid)
     assert len(processes) >= 6, processes  # master, 2 workers, spooler, mule, http router
     os.killpg(demo.pid, signal.SIGINT)
     deadline = time.monotonic() + STOP_TIMEOUT
@@ -196,7 +180,7 @@ def test_make_demo_serves_the_page_runs_the_entries_and_stops_on_ctrl_c(demo: De
     assert demo.returncode() == 0
     # Every process of the demo is gone too (the harness's SIGKILL afterwards must find none).
     demo.wait_until(
-        lambda: not session_processes(demo.pid),
+        lambda: not live_pids("session", demo.pid),
         max(deadline - time.monotonic(), 0.1),
         message="every process of the demo to exit",
     )
