@@ -89,9 +89,15 @@ def parse_field(spec: FieldSpec, field: str, text: str, position: int) -> Field:
         plain.append(item)
         values.update(_plain_item(spec, item, fail))
     if spec.name == "day-of-week" and specials and plain:
+        items = field.split(",")
+        special_items = [
+            item for item, low in zip(items, lowered.split(","), strict=True) if low not in plain
+        ]
+        plain_items = [item for item in items if item not in special_items]
         raise fail(
-            "mixes '#' or 'L' days with plain days",
-            "'#' and 'L' days cannot be listed with plain days; use a separate entry for each.",
+            "mixes '#' or 'L' days with plain days, which cannot be listed together",
+            f"use one entry for {','.join(special_items)!r} and another for "
+            f"{','.join(plain_items)!r}.",
         )
     if spec.name == "day-of-week":
         values = {value % 7 for value in values}
@@ -195,9 +201,11 @@ def _backwards(spec: FieldSpec, match: re.Match[str]) -> str:
     if spec.names and not start.isdigit():
         first, last = spec.names[0], spec.names[spec.last - spec.low]
     start, end, first, last = (word.upper() for word in (start, end, first, last))
+    to_last = start if start == last else f"{start}-{last}"
+    from_first = end if end == first else f"{first}-{end}"
     return (
-        f"ranges do not wrap around; write '{end}-{start}', "
-        f"or '{start}-{last},{first}-{end}' to go past the end."
+        f"ranges do not wrap around: write '{end}-{start}', "
+        f"or '{to_last},{from_first}' to go past the end."
     )
 
 

@@ -126,7 +126,8 @@ def _parse_once(text: str, start: int, zone: zoneinfo.ZoneInfo) -> Once:
     try:
         return Once(at, zone)
     except ScheduleError as error:
-        problem = f"{moment!r}{AT} falls outside the years 1-9999 in UTC or in {zone_name(zone)}"
+        where = "UTC" if zone_name(zone) == "UTC" else f"UTC or in {zone_name(zone)}"
+        problem = f"{moment!r}{AT} falls outside the years 1-9999 in {where}"
         raise ScheduleError(text, problem, start, error.hint) from None
 
 
