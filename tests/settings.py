@@ -7,6 +7,11 @@ SECRET_KEY = "spoolcron-tests"
 DEBUG = False
 USE_TZ = True
 TIME_ZONE = "UTC"
+if os.environ.get("SPOOLCRON_TEST_USE_TZ") == "0":
+    # Processes started by tests/integration/test_use_tz_uwsgi.py: naive local time in a zone
+    # that is not UTC.
+    USE_TZ = False
+    TIME_ZONE = "Europe/Rome"
 INSTALLED_APPS = [
     "django.contrib.contenttypes",
     "django.contrib.auth",

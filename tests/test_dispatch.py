@@ -20,6 +20,12 @@ from tests.testapp import tasks
 pytestmark = pytest.mark.django_db(transaction=True)
 
 
+@spoolcron.task(retries=1)
+def fails_once_more(label: str) -> None:
+    """Fails every attempt; one retry is due after the first."""
+    raise RuntimeError(f"fails_once_more {label}")
+
+
 def the_file(spool_dir: Path) -> codec.SpoolFile:
     found = files.list_files(spool_dir)
     assert len(found) == 1, found
@@ -158,3 +164,45 @@ def test_the_end_of_a_run_the_database_missed_is_written_before_the_next_run(
     assert run_spool_file(the_file(spool_dir)).outcome is Outcome.SUCCEEDED
     assert sorted(Run.objects.values_list("outcome", flat=True)) == ["succeeded", "succeeded"]
     assert history._unrecorded == {}
+
+
+def test_a_retry_that_cannot_be_written_fails_the_job(spool_dirs: tuple[Path, Path]) -> None:
+    """The attempt is the last one after all: its run and its result are closed as failed
+    (not left "running" forever) and its file is quarantined with the reason."""
+    from spoolcron.models import JobResult, Run
+
+    spool, failed = spool_dirs
+    job = fails_once_more.schedule(["no-room"])
+    first = the_file(spool)
+    retry = Payload.from_body(first.body, name=str(first.path)).next_attempt(0.0)
+    # A real failure of the retry's write alone: its name is taken by a directory, so the
+    # rename into place fails (EISDIR), as a full disk fails the write before it.
+    (spool / retry.file_name / "occupied").mkdir(parents=True)
+    unwritten = (
+        f"Its retry could not be written: Cannot write the spool file for job {job.id!r} in "
+        f"{str(spool)!r}: Is a directory."
+    )
+
+    result = run_spool_file(first)
+
+    assert result.outcome is Outcome.FAILED
+    assert not first.path.exists()
+    assert [p.name for p in files.list_quarantined(failed)] == [first.path.name]
+    reason = reason_of(failed)
+    assert reason.splitlines()[0] == (
+        f"Task 'tests.test_dispatch.fails_once_more' failed on attempt 1 of 2. {unwritten}"
+    )
+    assert reason.splitlines()[1] == "Traceback (most recent call last):"
+    assert reason.endswith("RuntimeError: fails_once_more no-room")
+    assert result.reason.rstrip("\n") == reason
+    [run] = Run.objects.filter(job_id=job.id)
+    assert (run.outcome, run.attempt) == ("failed", 1)
+    assert run.finished is not None
+    assert run.error.startswith(f"{unwritten}\nTraceback (most recent call last):\n")
+    row = JobResult.objects.get(id=job.id)
+    assert row.status == "FAILED"
+    assert row.finished_at is not None
+    [error] = row.errors
+    assert error["exception_class_path"] == "builtins.RuntimeError"
+    assert error["traceback"].startswith(f"{unwritten}\nTraceback")
+    assert job.status == "failed"
