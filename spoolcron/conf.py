@@ -15,7 +15,7 @@ from django.dispatch import receiver
 
 from .exceptions import SpoolcronImproperlyConfigured
 
-__all__ = ["Settings", "get_settings"]
+__all__ = ["PENDING_STORES", "Settings", "get_settings"]
 
 _DEFAULTS: dict[str, Any] = {
     "SPOOL_DIR": None,
@@ -26,7 +26,12 @@ _DEFAULTS: dict[str, Any] = {
     "MAX_RETRY_DELAY": 3600.0,
     "MODULES": (),
     "HISTORY_DAYS": 7,
+    "PENDING_STORE": "files",
+    "PENDING_DIR": None,
+    "HORIZON": 5.0,
 }
+
+PENDING_STORES = ("files", "database")
 
 
 @dataclass(frozen=True)
@@ -39,6 +44,11 @@ class Settings:
     max_retry_delay: float
     modules: tuple[str, ...]
     history_retention: timedelta
+    pending_store: str
+    """Where jobs due later than ``horizon`` wait: "files" or "database"."""
+    pending_dir: Path
+    horizon: float
+    """Jobs due within this many seconds are written straight into the spool directory."""
 
 
 def _raw() -> Mapping[str, Any]:
@@ -81,6 +91,13 @@ def get_settings() -> Settings:
         raise SpoolcronImproperlyConfigured(
             f"SPOOLCRON['MODULES'] must be a list of module names, not {modules!r}."
         )
+    store = raw["PENDING_STORE"]
+    if store not in PENDING_STORES:
+        raise SpoolcronImproperlyConfigured(
+            f"SPOOLCRON['PENDING_STORE'] must be one of {', '.join(map(repr, PENDING_STORES))}, "
+            f"not {store!r}."
+        )
+    pending = Path(raw["PENDING_DIR"]) if raw["PENDING_DIR"] else spool.parent / "pending"
     return Settings(
         spool_dir=spool,
         failed_dir=failed,
@@ -90,6 +107,9 @@ def get_settings() -> Settings:
         max_retry_delay=_number(raw, "MAX_RETRY_DELAY"),
         modules=tuple(modules),
         history_retention=timedelta(days=_number(raw, "HISTORY_DAYS", unit="days")),
+        pending_store=store,
+        pending_dir=pending,
+        horizon=_number(raw, "HORIZON"),
     )
 
 

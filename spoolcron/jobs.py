@@ -9,25 +9,36 @@ from __future__ import annotations
 import math
 import time
 import uuid
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from functools import partial
 from typing import Any, Literal
 
 from django.conf import settings as django_settings
 from django.db import transaction
 from django.utils import timezone
 
-from .conf import get_settings
+from .conf import Settings, get_settings
 from .core.payload import Payload, check_arguments, encode_body, job_file_prefix
+from .core.protocols import PendingStore
 from .core.registry import Task, resolve_task
 from .core.times import utc
 from .exceptions import InvalidArguments, JobRunning
+from .runtime.publish import Publisher
 from .spool import files, locks
-from .spool.payloads import job_files, write_payload
+from .spool.payloads import job_files
+from .spool.pending import FilePendingStore
 
-__all__ = ["Job", "JobStatus", "publish", "schedule", "timestamp_of"]
+__all__ = [
+    "Job",
+    "JobStatus",
+    "pending_store",
+    "publish",
+    "publisher",
+    "schedule",
+    "schedule_many",
+    "timestamp_of",
+]
 
 JobStatus = Literal["pending", "running", "succeeded", "failed", "missing"]
 
@@ -44,9 +55,10 @@ _STORED_STATUS: dict[str, JobStatus] = {
 class Job:
     """A handle on a one-off job.
 
-    Its state comes from the results store (spoolcron.results), refined by this host's spool
-    directory (a file there is waiting or running right now); a job with no result yet (not
-    started, or the database unreachable) is looked up in the spool and failed directories.
+    Its state comes from the results store (spoolcron.storage.results), refined by this
+    host's spool directory (a file there is waiting or running right now) and the pending
+    store (the job waits there until it comes due); a job with no result yet (not started,
+    or the database unreachable) is looked up in the failed directory too.
     """
 
     id: str
@@ -65,6 +77,10 @@ class Job:
         for path in job_files(conf.spool_dir, self.id):
             # A RUNNING result whose file waits unlocked: its spooler died; it runs again.
             return "running" if locks.is_locked(path) else "pending"
+        if stored is not None and stored != "READY":
+            return _STORED_STATUS[stored]
+        if publisher().store_holds(self.id, self.run_after.timestamp()):
+            return "pending"
         if stored is not None:
             return _STORED_STATUS[stored]
         if files.list_quarantined(conf.failed_dir, job_file_prefix(self.id)):
@@ -73,7 +89,7 @@ class Job:
 
     def cancel(self) -> bool:
         """Remove the pending job; False if it is gone already, JobRunning if it is running."""
-        removed = False
+        removed = publisher().cancel_stored(self.id, self.run_after.timestamp())
         for path in job_files(get_settings().spool_dir, self.id):
             if locks.remove_if_unlocked(path):
                 removed = True
@@ -120,6 +136,37 @@ def timestamp_of(run_after: datetime | timedelta | float | None, now: float) -> 
     )
 
 
+def _payload(
+    task: Task[Any, Any],
+    args: Sequence[Any] | None,
+    kwargs: Mapping[str, Any] | None,
+    run_after: datetime | timedelta | float | None,
+    meta: Mapping[str, Any] | None,
+    current: float,
+) -> tuple[Payload, bytes]:
+    """The job's payload and its encoded body: every check ``schedule()`` promises."""
+    plain_args, plain_kwargs = check_arguments(task.name, args, kwargs)
+    if meta is not None and not isinstance(meta, Mapping):
+        raise InvalidArguments(
+            f"Cannot schedule task {task.name!r}: meta must be a dict, not {meta!r}."
+        )
+    payload = Payload(
+        task=task.name,
+        job_id=uuid.uuid4().hex,
+        run_after=timestamp_of(run_after, current),
+        args=plain_args,
+        kwargs=plain_kwargs,
+        meta=dict(meta or {}),
+        enqueued_at=current,
+    )
+    # Encode now, even when the write waits for a commit: bad arguments fail here.
+    return payload, encode_body(payload)
+
+
+def _job(payload: Payload) -> Job:
+    return Job(id=payload.job_id, task=payload.task, run_after=utc(payload.run_after))
+
+
 def schedule(
     function: Task[Any, Any] | Callable[..., Any] | str,
     args: Sequence[Any] | None = None,
@@ -132,33 +179,56 @@ def schedule(
 ) -> Job:
     """Enqueue one run of a registered task, due at ``run_after`` (default: now).
 
-    ``run_after`` is an aware datetime, a timedelta or a number of seconds from now. Inside a
-    database transaction the spool file is written when it commits, unless ``on_commit=False``
-    (or ``SPOOLCRON["ON_COMMIT"] = False``); outside one it is written at once.
+    ``run_after`` is an aware datetime, a timedelta or a number of seconds from now. A job due
+    within ``SPOOLCRON["HORIZON"]`` is written to the spool directory, a later one to the
+    pending store. Inside a database transaction a file is written when it commits, unless
+    ``on_commit=False`` (or ``SPOOLCRON["ON_COMMIT"] = False``); the database store writes in
+    the transaction itself.
     """
     task = resolve_task(function)
-    plain_args, plain_kwargs = check_arguments(task.name, args, kwargs)
-    if meta is not None and not isinstance(meta, Mapping):
-        raise InvalidArguments(
-            f"Cannot schedule task {task.name!r}: meta must be a dict, not {meta!r}."
-        )
     current = now()
-    payload = Payload(
-        task=task.name,
-        job_id=uuid.uuid4().hex,
-        run_after=timestamp_of(run_after, current),
-        args=plain_args,
-        kwargs=plain_kwargs,
-        meta=dict(meta or {}),
-        enqueued_at=current,
-    )
-    # Encode now, even when the write waits for a commit: bad arguments fail here.
-    publish(payload, encode_body(payload), on_commit=on_commit)
-    return Job(
-        id=payload.job_id,
-        task=task.name,
-        run_after=utc(payload.run_after),
-    )
+    payload, body = _payload(task, args, kwargs, run_after, meta, current)
+    _deliver([(payload, body)], on_commit=on_commit, now=current)
+    return _job(payload)
+
+
+def schedule_many(
+    function: Task[Any, Any] | Callable[..., Any] | str,
+    jobs: Iterable[Mapping[str, Any]],
+    *,
+    on_commit: bool | None = None,
+    now: Callable[[], float] = time.time,
+) -> list[Job]:
+    """Enqueue many runs of one task: ``jobs`` holds dicts with any of ``args``, ``kwargs``,
+    ``run_after`` and ``meta``, as for :func:`schedule`.
+
+    Every job is checked before any is written; the store's share is written in one batch
+    (one transaction for the database store).
+    """
+    task = resolve_task(function)
+    current = now()
+    batch = []
+    for number, job in enumerate(jobs):
+        if not isinstance(job, Mapping) or set(job) - _JOB_KEYS:
+            raise InvalidArguments(
+                f"Cannot schedule task {task.name!r}: jobs[{number}] must be a dict with keys "
+                f"from {', '.join(sorted(_JOB_KEYS))}, not {job!r}."
+            )
+        batch.append(
+            _payload(
+                task,
+                job.get("args"),
+                job.get("kwargs"),
+                job.get("run_after"),
+                job.get("meta"),
+                current,
+            )
+        )
+    _deliver(batch, on_commit=on_commit, now=current)
+    return [_job(payload) for payload, _ in batch]
+
+
+_JOB_KEYS = frozenset({"args", "kwargs", "run_after", "meta"})
 
 
 def publish(
@@ -168,24 +238,64 @@ def publish(
     on_commit: bool | None = None,
     then: Callable[[], object] | None = None,
 ) -> None:
-    """Write ``payload``'s spool file (``body``, encoded by the caller) at once, or when the
-    current transaction commits if ``on_commit`` (default ``SPOOLCRON["ON_COMMIT"]``); then
-    call ``then``."""
+    """Put ``payload`` (``body``, encoded by the caller) in the spool directory or the pending
+    store (see :class:`Publisher`), at once or when the current transaction commits if
+    ``on_commit`` (default ``SPOOLCRON["ON_COMMIT"]``); then call ``then``."""
+    _deliver([(payload, body)], on_commit=on_commit, then=then)
+
+
+def _deliver(
+    batch: list[tuple[Payload, bytes]],
+    *,
+    on_commit: bool | None,
+    then: Callable[[], object] | None = None,
+    now: float | None = None,
+) -> None:
+    """Route ``batch`` by due time as seen at ``now`` (the enqueuer's clock)."""
     conf = get_settings()
+    router = publisher()
+    in_transaction = transaction.get_connection().in_atomic_block
+    if router.store is not None and router.store.name == "database":
+        # Rows are transactional: written now, they exist exactly when the caller commits.
+        batch, stored = router.split(batch, now=now)
+        if stored:
+            router.store.add(stored)
 
     def write_now() -> None:
-        write = partial(write_payload, conf.spool_dir, payload, body=body, fsync=conf.fsync)
-        try:
-            write()
-        except FileNotFoundError:
-            # Like uWSGI's --spooler, create the directory on first use (mode 0700).
-            files.ensure_dir(conf.spool_dir)
-            write()
+        router.publish_many(batch, now=now)
         if then is not None:
             then()
 
     defer = conf.on_commit if on_commit is None else on_commit
-    if defer and transaction.get_connection().in_atomic_block:
+    if defer and in_transaction:
         transaction.on_commit(write_now)
     else:
         write_now()
+
+
+_publisher: tuple[Settings, Publisher] | None = None
+
+
+def pending_store() -> PendingStore:
+    """The pending store ``SPOOLCRON["PENDING_STORE"]`` names."""
+    return publisher().store or _make_store(get_settings())
+
+
+def _make_store(conf: Settings) -> PendingStore:
+    if conf.pending_store == "database":
+        from .storage.pending import DatabasePendingStore  # models: only once apps are ready
+
+        return DatabasePendingStore(conf.spool_dir, fsync=conf.fsync)
+    return FilePendingStore(conf.pending_dir, conf.spool_dir, fsync=conf.fsync)
+
+
+def publisher() -> Publisher:
+    """The Publisher for the current settings (made again when they change)."""
+    global _publisher
+    conf = get_settings()
+    if _publisher is None or _publisher[0] is not conf:
+        router = Publisher(
+            conf.spool_dir, _make_store(conf), horizon=conf.horizon, fsync=conf.fsync
+        )
+        _publisher = (conf, router)
+    return _publisher[1]

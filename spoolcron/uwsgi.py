@@ -105,6 +105,7 @@ def spooler(env: Mapping[Any, Any]) -> int:
     _setup_django()
     from .conf import get_settings
     from .core.payload import MAX_BODY_SIZE
+    from .jobs import publisher
     from .runtime.dispatch import give_up, run_spool_file
     from .spool import codec, files, locks, starts
     from .storage.recorder import DatabaseRecorder
@@ -136,7 +137,7 @@ def spooler(env: Mapping[Any, Any]) -> int:
                 "each time before its task returned (killed, a reload, or "
                 "--spooler-harakiri); it is not run again."
             )
-            give_up(file, reason, recorder)
+            give_up(file, reason, recorder, publisher=publisher())
             starts.clear_starts(path)
             return int(uwsgi.SPOOL_RETRY)
         if started:
@@ -146,7 +147,7 @@ def spooler(env: Mapping[Any, Any]) -> int:
                 started + 1,
             )
         try:
-            result = run_spool_file(file, recorder)
+            result = run_spool_file(file, recorder, publisher=publisher())
         finally:
             starts.clear_starts(path)
     # A moved (quarantined) file must not be reported done: uWSGI would unlink the name,
@@ -221,6 +222,7 @@ def mule() -> None:
     from .core.beat import Beat
     from .core.entries import collect
     from .core.payload import MAX_BODY_SIZE
+    from .jobs import publisher
     from .runtime.mule import MuleLoop
     from .spool import files
     from .spool.payloads import SpoolFireWriter
@@ -235,6 +237,9 @@ def mule() -> None:
     # uWSGI creates its --spooler directory mode 0750: job arguments are nobody else's.
     _make_private(conf.spool_dir)
     _make_private(conf.failed_dir)
+    if conf.pending_store == "files":
+        files.ensure_dir(conf.pending_dir)
+        _make_private(conf.pending_dir)
     waker = Waker(
         conf.spool_dir, _wake_spoolers, failed_dir=conf.failed_dir, max_body=MAX_BODY_SIZE
     )
@@ -254,6 +259,7 @@ def mule() -> None:
         spool_dir=conf.spool_dir,
         spooler_pids=_spooler_pids,
         prune=lambda: ledger.prune(keep=conf.history_retention),
+        store=publisher().store,
         refresh=_reset_db_connections,
         frequency=ServerOptions.from_options(uwsgi.opt).spooler_frequency,
     ).run()

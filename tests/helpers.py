@@ -105,15 +105,17 @@ class MemoryLedger:
 
 def run_due(*, until: float | None = None, clock: Callable[[], float] = time.time) -> list[Any]:
     """``runtime.runner.run_due`` recording to the test database."""
+    from spoolcron.jobs import publisher
     from spoolcron.runtime import runner
     from spoolcron.storage.recorder import DatabaseRecorder
 
-    return runner.run_due(DatabaseRecorder(), until=until, clock=clock)
+    return runner.run_due(DatabaseRecorder(), publisher(), until=until, clock=clock)
 
 
 def run_spool_file(file: SpoolFile, **kwargs: Any) -> dispatch.Result:
     """``runtime.dispatch.run_spool_file`` recording to the test database."""
+    from spoolcron.jobs import publisher
     from spoolcron.runtime import dispatch
     from spoolcron.storage.recorder import DatabaseRecorder
 
-    return dispatch.run_spool_file(file, DatabaseRecorder(), **kwargs)
+    return dispatch.run_spool_file(file, DatabaseRecorder(), publisher=publisher(), **kwargs)

@@ -42,6 +42,7 @@ from spoolcron.core.registry import resolve_task
 from spoolcron.exceptions import InvalidArguments
 from spoolcron.models import JobResult
 from spoolcron.runtime.dispatch import Outcome
+from spoolcron.jobs import pending_store
 from spoolcron.spool import codec, files
 from spoolcron.spool.payloads import write_payload
 from tests.conftest import Runs
@@ -142,7 +143,9 @@ def test_run_after_is_the_spool_files_at(spool_dir: Path, runs: Runs) -> None:
     when = timezone.now() + timedelta(seconds=90)
     result = framework_tasks.add.using(run_after=when).enqueue(1, 1)
     assert result.task.run_after == when
-    assert the_file(spool_dir).at == pytest.approx(when.timestamp(), abs=1e-3)
+    # Due later than the horizon: it waits in the pending store, due at run_after.
+    [waiting] = pending_store().waiting()
+    assert (waiting.job_id, waiting.run_after) == (result.id, when.timestamp())
     assert run_due() == []  # not due yet
     assert task_backends["default"].get_result(result.id).task.run_after == when
     [ran] = run_due(until=when.timestamp())

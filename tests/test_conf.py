@@ -30,7 +30,8 @@ def test_defaults(settings: Any) -> None:
         pytest.param(
             {"SPOOL_DIR": "/x", "SPOOL_DIRS": "/y"},
             "Unknown key 'SPOOL_DIRS' in the SPOOLCRON setting; valid keys are FAILED_DIR, "
-            "FSYNC, HISTORY_DAYS, MAX_RETRY_DELAY, MODULES, ON_COMMIT, RETRY_BACKOFF, SPOOL_DIR.",
+            "FSYNC, HISTORY_DAYS, HORIZON, MAX_RETRY_DELAY, MODULES, ON_COMMIT, PENDING_DIR, "
+            "PENDING_STORE, RETRY_BACKOFF, SPOOL_DIR.",
             id="unknown_key",
         ),
         pytest.param(

@@ -11,6 +11,7 @@ import pytest
 
 import spoolcron
 from spoolcron.runtime.dispatch import Outcome
+from spoolcron.jobs import pending_store
 from spoolcron.spool import files
 from tests.conftest import Runs
 from tests.helpers import run_due
@@ -35,7 +36,8 @@ def test_runs_what_is_due_in_order_and_leaves_the_rest(spool_dir: Path, runs: Ru
     assert [r.outcome for r in results] == [Outcome.SUCCEEDED, Outcome.SUCCEEDED]
     assert runs.labels() == ["first", "second"]
     assert later.status == "pending"
-    assert len(files.list_files(spool_dir)) == 1
+    assert files.list_files(spool_dir) == []  # due in an hour: it waits in the pending store
+    assert pending_store().count() == 1
 
 
 def test_until_runs_future_jobs_now(spool_dir: Path, runs: Runs) -> None:

@@ -14,7 +14,7 @@ from typing import Any, Protocol
 
 from .payload import Payload
 
-__all__ = ["Attempt", "FireWriter", "Ledger", "Recorder"]
+__all__ = ["Attempt", "FireWriter", "Ledger", "PendingStore", "Published", "Recorder"]
 
 
 class FireWriter(Protocol):
@@ -95,4 +95,62 @@ class Recorder(Protocol):
 
         Runs a dead process left "running" are closed as failed with the error's traceback.
         """
+        ...
+
+
+@dataclass(frozen=True)
+class Published:
+    """A job a pending store moved into the spool directory: its file name and due time."""
+
+    file_name: str
+    due: float
+
+
+class PendingStore(Protocol):
+    """Where jobs due later than the horizon wait, so the spool directory holds only what is
+    due (spoolcron.spool.pending: files beside the spool directory; spoolcron.storage.pending:
+    a database table several hosts share). The mule publishes what comes due."""
+
+    name: str
+    """``"files"`` or ``"database"``: what the ``PENDING_STORE`` setting names."""
+
+    def add(self, jobs: Sequence[tuple[Payload, bytes]]) -> None:
+        """Keep ``jobs`` (payload, encoded body) until they come due; a job id already
+        waiting is replaced (a retry of the same job). The database store writes in the
+        caller's transaction: the jobs exist if and only if it commits."""
+        ...
+
+    def next_due(self, now: float) -> float | None:
+        """When the earliest job comes due (None: nothing waits); cheap, called every step."""
+        ...
+
+    def publish_due(self, until: float, *, limit: int = 1000) -> list[Published]:
+        """Move the jobs due by ``until`` into this host's spool directory, each exactly once
+        whoever else publishes at the same time; soonest first, at most ``limit``."""
+        ...
+
+    def maintain(self, now: float) -> None:
+        """Housekeeping the publisher does about once a second (the database store renews the
+        leases of the jobs this host published and has not run yet)."""
+        ...
+
+    def settled(self, job_id: str) -> None:
+        """The job ran to its end (or was given up): forget whatever the store still holds."""
+        ...
+
+    def cancel(self, job_id: str, *, due: float | None = None) -> bool:
+        """Remove the waiting job; False if the store does not hold it. JobRunning if another
+        host is publishing it right now. ``due``, when known, saves a search."""
+        ...
+
+    def get(self, job_id: str, *, due: float | None = None) -> Payload | None:
+        """The waiting job, or None."""
+        ...
+
+    def waiting(self, *, offset: int = 0, limit: int | None = None) -> list[Payload]:
+        """Waiting jobs, soonest first: ``limit`` of them after skipping ``offset``."""
+        ...
+
+    def count(self, *, due_before: float | None = None) -> int:
+        """How many jobs wait (only those due before ``due_before`` if given)."""
         ...

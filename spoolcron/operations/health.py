@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ..conf import get_settings
+from ..jobs import publisher
 from ..spool import files, heartbeat
 
 __all__ = ["HealthReport", "health", "health_report"]
@@ -50,11 +51,19 @@ def health(*, overdue_after: float = 5.0, now: float | None = None) -> dict[str,
             overdue += 1
             oldest = max(oldest or 0.0, current - due)
     beat = heartbeat.read(conf.spool_dir, now=current)
+    store = publisher().store
+    stored = store.count() if store is not None else 0
+    # Jobs still in the store past their time: no mule publishes them.
+    stored_overdue = store.count(due_before=current - overdue_after) if store is not None else 0
     return {
         "spool_dir": str(conf.spool_dir),
         "failed_dir": str(conf.failed_dir),
-        "pending": pending,
+        "pending": pending + stored,
+        "pending_spool": pending,
+        "pending_store": stored,
+        "store": conf.pending_store,
         "overdue": overdue,
+        "overdue_in_store": stored_overdue,
         "oldest_overdue_seconds": oldest,
         "failed": len(files.list_quarantined(conf.failed_dir)),
         "spooler_attached": bool(beat and beat.get("spooler_pids")),
@@ -87,6 +96,12 @@ def health_report(*, max_overdue: float = 60.0, now: float | None = None) -> Hea
         reasons.append(
             f"{numbers['overdue']} job(s) are overdue by more than {max_overdue:g} s, the "
             f"oldest by {numbers['oldest_overdue_seconds']:.0f} s."
+        )
+    if numbers["overdue_in_store"]:
+        reasons.append(
+            f"{numbers['overdue_in_store']} job(s) are still in the {conf.pending_store} pending "
+            f"store more than {max_overdue:g} s past their time: no spoolcron mule publishes "
+            "them (is uWSGI running with the options `spoolcron uwsgi-config` prints?)."
         )
     if numbers["failed"]:
         reasons.append(

@@ -5,24 +5,27 @@ from __future__ import annotations
 import contextlib
 import logging
 import uuid
+from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, overload
 
 from django.utils import timezone
 
 from ..conf import get_settings
 from ..core.payload import Payload, job_file_prefix
 from ..core.registry import get_task
+from ..core.times import utc
 from ..exceptions import JobNotFound, PayloadError, SpoolFileError
-from ..jobs import Job, JobStatus
+from ..jobs import Job, JobStatus, publisher
 from ..spool import files, locks
 from ..spool.payloads import job_files, pending_payloads, read_payload
 
 __all__ = [
     "FailedJob",
     "PendingJob",
+    "PendingList",
     "cancel_job",
     "delete_failed",
     "failed_jobs",
@@ -30,6 +33,7 @@ __all__ = [
     "pending",
     "retry_failed",
     "retry_job",
+    "spooled",
 ]
 
 logger = logging.getLogger("spoolcron.operations")
@@ -37,7 +41,7 @@ logger = logging.getLogger("spoolcron.operations")
 
 @dataclass(frozen=True)
 class PendingJob:
-    """A job waiting in (or being run from) the spool directory."""
+    """A job waiting in (or being run from) the spool directory, or waiting in the store."""
 
     id: str
     task: str
@@ -46,7 +50,10 @@ class PendingJob:
     attempt: int
     entry: str | None
     """The periodic entry that fired it; None for one-off jobs."""
-    path: Path
+    path: Path | None
+    """Its spool file; None while it waits in the pending store."""
+    place: str = "spool"
+    """Where it waits: "spool" (due soon, or running), or the store: "files", "database"."""
     args: list[Any] = field(default_factory=list)
     kwargs: dict[str, Any] = field(default_factory=dict)
     meta: dict[str, Any] = field(default_factory=dict)
@@ -73,28 +80,81 @@ class FailedJob:
     entry: str | None = None
 
 
-def pending() -> list[PendingJob]:
+def _pending_job(payload: Payload, path: Path | None, place: str) -> PendingJob:
+    return PendingJob(
+        id=payload.job_id,
+        task=payload.task,
+        due=datetime.fromtimestamp(payload.run_after, UTC),
+        status="running" if path is not None and locks.is_locked(path) else "pending",
+        attempt=payload.attempt,
+        entry=payload.entry,
+        path=path,
+        place=place,
+        args=payload.args,
+        kwargs=payload.kwargs,
+        meta=payload.meta,
+    )
+
+
+def spooled() -> list[PendingJob]:
     """The jobs in the spool directory, one-off jobs and periodic fires, soonest first."""
-    found = []
     try:
-        for path, payload in pending_payloads(get_settings().spool_dir):
-            found.append(
-                PendingJob(
-                    id=payload.job_id,
-                    task=payload.task,
-                    due=datetime.fromtimestamp(payload.run_after, UTC),
-                    status="running" if locks.is_locked(path) else "pending",
-                    attempt=payload.attempt,
-                    entry=payload.entry,
-                    path=path,
-                    args=payload.args,
-                    kwargs=payload.kwargs,
-                    meta=payload.meta,
-                )
-            )
+        found = [
+            _pending_job(payload, path, "spool")
+            for path, payload in pending_payloads(get_settings().spool_dir)
+        ]
     except FileNotFoundError:
         return []  # no spool directory: nothing was ever enqueued here
     return sorted(found, key=lambda job: (job.due, job.id))
+
+
+class PendingList(Sequence[PendingJob]):
+    """Every pending job -- the spool directory's, then the store's, each soonest first --
+    read a page at a time: a million jobs in the store are never all loaded (Paginator
+    takes its ``count()`` and slices)."""
+
+    def __init__(self) -> None:
+        self.spooled = spooled()
+        self.store = publisher().store
+        self._count: int | None = None
+
+    def count(self, value: object = None) -> int:  # type: ignore[override]
+        if value is not None:
+            return super().count(value)
+        if self._count is None:
+            stored = self.store.count() if self.store is not None else 0
+            self._count = len(self.spooled) + stored
+        return self._count
+
+    def __len__(self) -> int:
+        return self.count()
+
+    @overload
+    def __getitem__(self, index: int) -> PendingJob: ...
+    @overload
+    def __getitem__(self, index: slice) -> list[PendingJob]: ...
+    def __getitem__(self, index: int | slice) -> PendingJob | list[PendingJob]:
+        if isinstance(index, int):
+            found = self[index : index + 1] if index >= 0 else list(self)[index:]
+            if not found:
+                raise IndexError(index)
+            return found[0]
+        start, stop, step = index.indices(len(self))
+        if step != 1:
+            return list(self)[index]
+        head = self.spooled[start:stop]
+        if self.store is None or stop <= len(self.spooled):
+            return head
+        offset = max(0, start - len(self.spooled))
+        rest = self.store.waiting(offset=offset, limit=stop - start - len(head))
+        return head + [_pending_job(p, None, self.store.name) for p in rest]
+
+
+def pending(*, limit: int | None = None) -> list[PendingJob]:
+    """Pending jobs: the spool directory's, then the pending store's, each soonest first;
+    at most ``limit``."""
+    jobs = PendingList()
+    return jobs[: len(jobs) if limit is None else limit]
 
 
 def _reason(path: Path) -> tuple[str, str | None, datetime]:
@@ -148,6 +208,14 @@ def cancel_job(job_id: str) -> Job:
     Raises :class:`JobNotFound` when no such job is pending, and
     :class:`~spoolcron.JobRunning` when a spooler is running it.
     """
+    router = publisher()
+    waiting = router.store.get(job_id) if router.store is not None else None
+    if waiting is not None and router.cancel_stored(job_id, waiting.run_after):
+        from ..storage import results  # models: only once Django's apps are ready
+
+        logger.info("job cancelled job=%s task=%s", job_id, waiting.task)
+        results.forget(job_id)
+        return Job(id=job_id, task=waiting.task, run_after=utc(waiting.run_after))
     for path in job_files(get_settings().spool_dir, job_id):
         payload = _payload_of(path)
         if payload is None:

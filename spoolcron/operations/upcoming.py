@@ -13,6 +13,7 @@ from ..core.entries import Problem, collect
 from ..core.payload import Payload
 from ..core.upcoming import Upcoming, merge_upcoming
 from ..exceptions import UnknownEntry
+from ..jobs import publisher
 from ..spool.payloads import pending_payloads
 
 __all__ = ["upcoming"]
@@ -42,6 +43,11 @@ def upcoming(
         spooled = [payload for _, payload in pending_payloads(spool_dir)]
     except FileNotFoundError:
         spooled = []  # uWSGI creates it on start; nothing was enqueued yet
+    store = publisher().store
+    if store is not None:
+        # The store lists soonest first: more than `count` of them can never be shown, unless
+        # only one entry's runs are wanted.
+        spooled += store.waiting(limit=None if entry is not None else count + 1)
     if entry is not None:
         entries = [e for e in entries if e.name == entry]
         if not entries:

@@ -22,10 +22,11 @@ from ..conf import get_settings
 from ..core.payload import Payload
 from ..core.protocols import Attempt, Recorder
 from ..core.registry import Task, get_task
-from ..exceptions import PayloadError, SpoolWriteError, UnknownTask
+from ..exceptions import PayloadError, UnknownTask
 from ..spool import files
 from ..spool.codec import SpoolFile
-from ..spool.payloads import read_payload, write_payload
+from ..spool.payloads import read_payload
+from .publish import Publisher
 
 __all__ = ["Outcome", "Result", "error_of", "give_up", "run_spool_file"]
 
@@ -83,6 +84,7 @@ def give_up(
     reason: str,
     recorder: Recorder,
     *,
+    publisher: Publisher | None = None,
     now: Callable[[], float] = time.time,
 ) -> None:
     """Quarantine a job that is not to be run again, closing its runs and its result first
@@ -95,6 +97,8 @@ def give_up(
         recorder.refresh()
         recorder.unrunnable(payload, {"exception_class_path": "", "traceback": reason}, now=now())
         recorder.refresh()
+        if publisher is not None:
+            publisher.settled(payload.job_id)
     _quarantine(file.path, reason)
 
 
@@ -126,14 +130,36 @@ def run_spool_file(
     file: SpoolFile,
     recorder: Recorder,
     *,
+    publisher: Publisher | None = None,
     now: Callable[[], float] = time.time,
     sleep: Callable[[float], None] = time.sleep,
 ) -> Result:
     """Run the job in ``file``; the caller removes the file if ``outcome.removes_file``.
 
-    Retries are new spool files with a later ``at`` (uWSGI's own retry would re-run the file on
-    every scan, forever); quarantined and failed files are moved to the failed directory.
+    Retries are new jobs with a later due time, published like any job (``publisher``:
+    default, straight into the spool directory), since uWSGI's own retry would re-run the file
+    on every scan, forever; quarantined and failed files are moved to the failed directory.
+    Once a job has settled (ran, failed for good, skipped) the publisher's store forgets it.
     """
+    if publisher is None:
+        conf = get_settings()
+        publisher = Publisher(conf.spool_dir, fsync=conf.fsync)
+    result = _dispatch(file, recorder, publisher, now, sleep)
+    if result.payload is not None and result.outcome in _SETTLED:
+        publisher.settled(result.payload.job_id)
+    return result
+
+
+_SETTLED = (Outcome.SUCCEEDED, Outcome.FAILED, Outcome.QUARANTINED, Outcome.SKIPPED)
+
+
+def _dispatch(
+    file: SpoolFile,
+    recorder: Recorder,
+    publisher: Publisher,
+    now: Callable[[], float],
+    sleep: Callable[[float], None],
+) -> Result:
     if not file.is_ours:
         return Result(Outcome.NOT_OURS)
     try:
@@ -159,7 +185,7 @@ def run_spool_file(
 
     recorder.refresh()
     try:
-        return _run(file, payload, task, recorder, now)
+        return _run(file, payload, task, recorder, publisher, now)
     finally:
         recorder.refresh()
 
@@ -169,6 +195,7 @@ def _run(
     payload: Payload,
     task: Task[..., object],
     recorder: Recorder,
+    publisher: Publisher,
     now: Callable[[], float],
 ) -> Result:
     if payload.entry and payload.overlap == "skip":
@@ -197,7 +224,7 @@ def _run(
     try:
         value = task.execution.run(task, payload, attempt.result)
     except Exception as exc:
-        return _failed(file, payload, task, recorder, attempt, exc, now)
+        return _failed(file, payload, task, recorder, publisher, attempt, exc, now)
     recorder.succeeded(attempt, value, now=now())
     task.execution.finished(task, attempt.result)
     logger.info(
@@ -215,6 +242,7 @@ def _failed(
     payload: Payload,
     task: Task[..., object],
     recorder: Recorder,
+    publisher: Publisher,
     attempt: Attempt,
     exc: Exception,
     now: Callable[[], float],
@@ -226,10 +254,9 @@ def _failed(
     if payload.attempt <= task.retries:
         delay = _retry_delay(task, payload.attempt)
         retry_at = now() + delay
-        conf = get_settings()
         try:
-            write_payload(conf.spool_dir, payload.next_attempt(retry_at), fsync=conf.fsync)
-        except (SpoolWriteError, FileNotFoundError) as write_error:
+            publisher.publish(payload.next_attempt(retry_at))
+        except Exception as write_error:  # a full disk, a database that is away...
             # No next attempt exists: this one is the last, or the job would wait forever.
             unwritten = f" Its retry could not be written: {write_error}"
         else:

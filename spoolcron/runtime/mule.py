@@ -1,6 +1,6 @@
-"""The spoolcron mule's loop: runs the beat, wakes the spooler when jobs fall due, heartbeats,
-prunes old history. A plain class: uWSGI's adapter wires it, tests drive it step by step with
-their own clock, wake-up and pid lookup."""
+"""The spoolcron mule's loop: runs the beat, publishes what comes due from the pending store,
+wakes the spooler when jobs fall due, heartbeats, prunes old history. A plain class: uWSGI's
+adapter wires it, tests drive it step by step with their own clock, wake-up and pid lookup."""
 
 from __future__ import annotations
 
@@ -12,6 +12,7 @@ from pathlib import Path
 
 from ..core.beat import Beat
 from ..core.logging import Throttled
+from ..core.protocols import PendingStore
 from ..spool import heartbeat
 from ..spool.waker import Waker
 
@@ -31,6 +32,8 @@ class MuleLoop:
         spool_dir: Path,
         spooler_pids: Callable[[], list[int]],
         prune: Callable[[], object],
+        store: PendingStore | None = None,
+        publish_lead: float = 1.0,
         refresh: Callable[[], None] = lambda: None,
         frequency: int | None = None,
         clock: Callable[[], float] = time.time,
@@ -45,6 +48,8 @@ class MuleLoop:
         self.spool_dir = spool_dir
         self.spooler_pids = spooler_pids
         self.prune = prune
+        self.store = store
+        self.publish_lead = publish_lead
         self.refresh = refresh
         self.frequency = frequency
         self.clock = clock
@@ -55,6 +60,7 @@ class MuleLoop:
         self.started = False
         self._starting = Throttled(every=log_every)
         self._beating = Throttled(every=log_every)
+        self._publishing = Throttled(every=log_every)
         self._next_start = self._next_heartbeat = self._next_prune = 0.0
 
     def _start(self, now: float) -> None:
@@ -81,6 +87,35 @@ class MuleLoop:
         else:
             _recovered(self._beating, "could not write the heartbeat")
 
+    def _publish(self, now: float) -> float:
+        """Move what comes due within ``publish_lead`` into the spool directory (the waker
+        wakes the spooler at each one's instant); return how long until the next is due."""
+        if self.store is None:
+            return self.heartbeat_every
+        try:
+            while True:
+                published = self.store.publish_due(now + self.publish_lead)
+                for job in published:
+                    self.waker.notify(job.file_name, job.due)
+                if len(published) < 1000:
+                    break
+            following = self.store.next_due(now)
+        except Exception as exc:
+            _failed(self._publishing, "could not publish from the pending store", exc, now)
+            self.refresh()
+            return self.start_retry
+        _recovered(self._publishing, "could not publish from the pending store")
+        if following is None:
+            return self.heartbeat_every
+        return max(0.0, following - self.publish_lead - now)
+
+    def _maintain(self, now: float) -> None:
+        assert self.store is not None
+        try:
+            self.store.maintain(now)
+        except Exception:
+            logger.exception("pending store housekeeping failed")
+
     def step(self) -> float:
         """One turn: start or tick the beat, wake the spooler, heartbeat, prune."""
         now = self.clock()
@@ -89,10 +124,12 @@ class MuleLoop:
         beat_delay = self.beat.tick() if self.started else max(0.0, self._next_start - now)
         if beat_delay > 0:
             self.refresh()
-        delay = min(beat_delay, self.waker.step())
+        delay = min(beat_delay, self._publish(now), self.waker.step())
         now = self.clock()
         if now >= self._next_heartbeat:
             self._heartbeat(now)
+            if self.store is not None:
+                self._maintain(now)
         if self.started and now >= self._next_prune:
             self._next_prune = now + self.prune_every
             try:

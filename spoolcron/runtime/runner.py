@@ -16,12 +16,13 @@ from ..core.protocols import Recorder
 from ..exceptions import SpoolFileError
 from ..spool import files, locks
 from .dispatch import Outcome, Result, run_spool_file
+from .publish import Publisher
 
 __all__ = ["run_due"]
 
 
 def _run_one(
-    path: Path, until: float, recorder: Recorder, now: Callable[[], float]
+    path: Path, until: float, recorder: Recorder, publisher: Publisher, now: Callable[[], float]
 ) -> Result | None:
     try:
         file = files.read(path)
@@ -39,7 +40,7 @@ def _run_one(
             return None  # a spooler runs it, or it is gone
         # hold(): closing another descriptor of the file would drop the lock we hold.
         with locks.hold(path, file.args, file.body) as held:
-            result = run_spool_file(held, recorder, now=now)
+            result = run_spool_file(held, recorder, publisher=publisher, now=now)
             if result.outcome.removes_file:
                 os.unlink(path)
     return result
@@ -47,6 +48,7 @@ def _run_one(
 
 def run_due(
     recorder: Recorder,
+    publisher: Publisher | None = None,
     *,
     until: float | None = None,
     clock: Callable[[], float] = time.time,
@@ -61,7 +63,14 @@ def run_due(
     def now() -> float:
         return max(clock(), deadline)
 
-    spool_dir = get_settings().spool_dir
+    conf = get_settings()
+    if publisher is None:
+        publisher = Publisher(conf.spool_dir, fsync=conf.fsync)
+    if publisher.store is not None:
+        # What waits in the store until `until` runs now too: publish it first.
+        while len(publisher.store.publish_due(deadline)) >= 1000:
+            pass
+    spool_dir = conf.spool_dir
     try:
         paths = files.list_files(spool_dir)
     except FileNotFoundError:
@@ -76,7 +85,7 @@ def run_due(
     for at, path in sorted(due):
         if at > deadline:
             continue
-        result = _run_one(path, deadline, recorder, now)
+        result = _run_one(path, deadline, recorder, publisher, now)
         if result is not None:
             results.append(result)
     return results

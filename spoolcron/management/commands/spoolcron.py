@@ -26,6 +26,7 @@ from django.utils import timezone
 from spoolcron import operations
 from spoolcron.core.entries import Problem
 from spoolcron.exceptions import BadWhen, JobNotFound, JobRunning, UnknownEntry, UnknownTask
+from spoolcron.jobs import publisher
 from spoolcron.operations import parse_when, relative, upcoming
 from spoolcron.runtime.dispatch import Outcome, Result
 from spoolcron.runtime.runner import run_due
@@ -582,7 +583,9 @@ class Command(BaseCommand):
     def _run_due(self, options: dict[str, Any]) -> None:
         now = timezone.now()
         until = self._when(options["until"], "--until", now)
-        results = run_due(DatabaseRecorder(), until=None if until is None else until.timestamp())
+        results = run_due(
+            DatabaseRecorder(), publisher(), until=None if until is None else until.timestamp()
+        )
         failed = [r for r in results if r.outcome in FAILED_OUTCOMES]
         if options["json"]:
             self._json({"results": [self._result_dict(r) for r in results]})
