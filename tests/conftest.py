@@ -1,10 +1,24 @@
 from __future__ import annotations
 
 import json
+import sys
 from pathlib import Path
 from typing import Any
 
 import pytest
+
+
+@pytest.fixture
+def loaded_periodic_only(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Forget @spoolcron.periodic entries of modules no longer imported.
+
+    The decorator registers into a process-wide list that nothing prunes: entries of a module
+    another test imported and unloaded (test_readme's myapp) would show up in collect().
+    """
+    from spoolcron.core import entries
+
+    registered = [(m, e) for m, e in entries._periodic if m in sys.modules]
+    monkeypatch.setattr(entries, "_periodic", registered)
 
 
 @pytest.fixture

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import html
 import re
-import sys
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -24,14 +23,13 @@ from freezegun import freeze_time
 import tests.schedule_modules.valid  # noqa: F401  (registers its @periodic entry before any test)
 from spoolcron import operations
 from spoolcron.admin.pages import preview
-from spoolcron.core import entries as entries_module
 from spoolcron.core.payload import Payload
 from spoolcron.exceptions import JobNotFound
 from spoolcron.models import FireClaim, JobResult, Run
 from spoolcron.spool import files, locks
 from spoolcron.spool.payloads import write_payload
 
-pytestmark = pytest.mark.django_db
+pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("loaded_periodic_only")]
 
 VALID = "tests.schedule_modules.valid"
 BROKEN = "tests.schedule_modules.broken"
@@ -48,13 +46,6 @@ TRACEBACK = (
     '  File "tasks.py", line 1, in record\n'
     "ValueError: the printer is on fire"
 )
-
-
-@pytest.fixture(autouse=True)
-def _forget_unloaded_periodic(monkeypatch: pytest.MonkeyPatch) -> None:
-    # As in test_command: @periodic entries of modules another test unloaded would show up.
-    registered = [(m, e) for m, e in entries_module._periodic if m in sys.modules]
-    monkeypatch.setattr(entries_module, "_periodic", registered)
 
 
 @pytest.fixture

@@ -22,7 +22,6 @@ from freezegun import freeze_time
 
 import spoolcron
 import tests.schedule_modules.valid  # noqa: F401  (registers its @periodic entry before any test)
-from spoolcron.core import entries as entries_module
 from spoolcron.core.payload import Payload
 from spoolcron.models import FireClaim, Run
 from spoolcron.spool import files, heartbeat, locks
@@ -42,12 +41,8 @@ WHEN_ERROR = (
 )
 
 
-@pytest.fixture(autouse=True)
-def _forget_unloaded_periodic(monkeypatch: pytest.MonkeyPatch) -> None:
-    # @spoolcron.periodic registers into a process-wide list that nothing prunes: entries of
-    # a module another test imported and unloaded (test_readme's myapp) would show up here.
-    registered = [(m, e) for m, e in entries_module._periodic if m in sys.modules]
-    monkeypatch.setattr(entries_module, "_periodic", registered)
+# @periodic entries of modules another test unloaded would show up (see conftest.py).
+pytestmark = pytest.mark.usefixtures("loaded_periodic_only")
 
 
 def spoolcron_command(*args: str, **options: Any) -> tuple[str, str]:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import random
-import sys
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -12,7 +11,6 @@ from zoneinfo import ZoneInfo
 import pytest
 
 import tests.schedule_modules.valid  # noqa: F401  (registers its @periodic entry before any test)
-from spoolcron.core import entries as entries_module
 from spoolcron.core.beat import fire_job_id
 from spoolcron.core.entries import ResolvedEntry
 from spoolcron.core.payload import Payload
@@ -27,12 +25,8 @@ VALID = "tests.schedule_modules.valid"
 BROKEN = "tests.schedule_modules.broken"
 
 
-@pytest.fixture(autouse=True)
-def _forget_unloaded_periodic(monkeypatch: pytest.MonkeyPatch) -> None:
-    # @spoolcron.periodic registers into a process-wide list that nothing prunes: entries of
-    # a module another test imported and unloaded (test_readme's myapp) would show up here.
-    registered = [(m, e) for m, e in entries_module._periodic if m in sys.modules]
-    monkeypatch.setattr(entries_module, "_periodic", registered)
+# @periodic entries of modules another test unloaded would show up (see conftest.py).
+pytestmark = pytest.mark.usefixtures("loaded_periodic_only")
 
 
 def one_off(job_id: str, when: datetime, *, attempt: int = 1, **meta: Any) -> Payload:
