@@ -325,23 +325,14 @@ def test_the_run_and_result_pages_render(shown: dict[str, Any], root: Client) ->
     assert run.started.strftime("%H:%M") in detail
 
 
-# Still broken with USE_TZ off (not storage): these take ``timezone.now()`` -- naive local time
-# without USE_TZ -- as "now" and compare it with aware datetimes (the schedules' next fires,
-# a spool file's due time, a failed file's mtime) or hand it to schedules, which refuse naive
-# datetimes. Remove the xfail when they use an aware now (and aware last fires/runs).
-BROKEN_PAGE = pytest.mark.xfail(
-    strict=True,
-    raises=(ValueError, TypeError),
-    reason="USE_TZ off: it takes the naive timezone.now() as now",
-)
-
-
+# The pages and listings compare "now" with aware datetimes (next fires, due times, a failed
+# file's mtime): they take an aware now (spoolcron.core.times.now), whatever USE_TZ says.
 @pytest.mark.parametrize(
     "url",
     [
-        pytest.param(ENTRIES_URL, marks=BROKEN_PAGE, id="entries"),
-        pytest.param(PENDING_URL, marks=BROKEN_PAGE, id="pending"),
-        pytest.param(FAILED_URL, marks=BROKEN_PAGE, id="failed"),
+        pytest.param(ENTRIES_URL, id="entries"),
+        pytest.param(PENDING_URL, id="pending"),
+        pytest.param(FAILED_URL, id="failed"),
     ],
 )
 def test_the_pages_of_entries_and_jobs_render(
@@ -360,9 +351,9 @@ def test_the_pages_of_entries_and_jobs_render(
 @pytest.mark.parametrize(
     "args",
     [
-        pytest.param(["entries"], marks=BROKEN_PAGE, id="entries"),
-        pytest.param(["upcoming"], marks=BROKEN_PAGE, id="upcoming"),
-        pytest.param(["jobs"], marks=BROKEN_PAGE, id="jobs"),
+        pytest.param(["entries"], id="entries"),
+        pytest.param(["upcoming"], id="upcoming"),
+        pytest.param(["jobs"], id="jobs"),
         pytest.param(["jobs", "--json"], id="jobs-json"),
         pytest.param(["jobs", "--failed"], id="jobs-failed"),
     ],

@@ -31,6 +31,7 @@ from django.utils import timezone
 from .. import operations
 from ..conf import get_settings
 from ..core.payload import META_MANUAL_RUN, job_file_prefix
+from ..core.times import now as current_time
 from ..exceptions import SpoolcronError
 from ..operations.when import relative
 from ..storage.models import FailedJob, PendingJob, PeriodicEntry
@@ -68,7 +69,10 @@ class When:
 
     @classmethod
     def of(cls, at: datetime | None, now: datetime) -> When | None:
-        return None if at is None else cls(at, relative((at - now).total_seconds()))
+        if at is None:
+            return None
+        # In the project's time zone: templates convert aware times only with USE_TZ on.
+        return cls(timezone.localtime(at), relative((at - now).total_seconds()))
 
 
 def _matches(query: str, *fields: str | None) -> bool:
@@ -127,7 +131,7 @@ class _PageAdmin(_ModelAdmin):
             query=query,
             search_help=self.search_help,
             may={action: self.may(request, action) for action in self.actions_permissions},
-            **self.page_context(request, query.lower(), timezone.now()),
+            **self.page_context(request, query.lower(), current_time()),
             **(extra_context or {}),
         )
         request.current_app = self.admin_site.name

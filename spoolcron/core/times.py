@@ -8,7 +8,7 @@ from datetime import UTC, datetime
 from django.conf import settings
 from django.utils import timezone
 
-__all__ = ["from_db_datetime", "to_db_datetime", "utc"]
+__all__ = ["aware", "from_db_datetime", "now", "to_db_datetime", "utc"]
 
 
 def utc(timestamp: float) -> datetime:
@@ -29,3 +29,14 @@ def from_db_datetime(value: datetime) -> float:
     if timezone.is_naive(value):
         value = timezone.make_aware(value)
     return value.timestamp()
+
+
+def now() -> datetime:
+    """The current time, aware in UTC whatever USE_TZ says (Django's ``timezone.now()`` is
+    naive without USE_TZ, and naive and aware datetimes do not compare)."""
+    return datetime.now(UTC)
+
+
+def aware(value: datetime) -> datetime:
+    """A datetime read from the database as an aware one in UTC (naive ones are local time)."""
+    return utc(from_db_datetime(value))

@@ -8,13 +8,14 @@ from datetime import datetime
 
 from django.db import DatabaseError
 from django.db.models import Max, OuterRef, Subquery
-from django.utils import timezone
 
 import schedules
 from schedules.zones import zone_name
 
 from ..core.entries import Problem, collect
 from ..core.payload import META_MANUAL_RUN
+from ..core.times import aware
+from ..core.times import now as current_time
 from ..exceptions import UnknownEntry
 from ..jobs import Job, schedule
 
@@ -69,7 +70,7 @@ def _last_fires() -> dict[str, datetime]:
         .annotate(last=Max("fire_time"))
         .values_list("entry", "last")
     )
-    return dict(rows)
+    return {entry: aware(last) for entry, last in rows}
 
 
 def _last_runs() -> dict[str, tuple[str, datetime]]:
@@ -81,7 +82,7 @@ def _last_runs() -> dict[str, tuple[str, datetime]]:
         .filter(pk=Subquery(newest[:1]))
         .values_list("entry", "outcome", "started")
     )
-    return {entry: (outcome, started) for entry, outcome, started in rows}
+    return {entry: (outcome, aware(started)) for entry, outcome, started in rows}
 
 
 def _next_fires(schedule: schedules.Schedule, after: datetime, count: int) -> tuple[datetime, ...]:
@@ -103,7 +104,7 @@ def list_entries(*, now: datetime | None = None, fires: int = 1) -> EntriesRepor
     """
     if isinstance(fires, bool) or not isinstance(fires, int) or fires < 1:
         raise ValueError(f"fires must be a whole number >= 1, not {fires!r}.")
-    current = timezone.now() if now is None else now
+    current = current_time() if now is None else now
     # Entries sharing a schedule (schedules are hashable values) share its computation.
     computed: dict[schedules.Schedule, tuple[datetime, ...]] = {}
     entries, problems = collect()

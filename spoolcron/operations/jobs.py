@@ -11,11 +11,10 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, overload
 
-from django.utils import timezone
-
 from ..conf import get_settings
 from ..core.payload import Payload, job_file_prefix
 from ..core.registry import get_task
+from ..core.times import now as current_time
 from ..core.times import utc
 from ..exceptions import JobNotFound, PayloadError, SpoolFileError
 from ..jobs import Job, JobStatus, publisher
@@ -257,7 +256,7 @@ def retry_job(job_id: str, *, now: datetime | None = None) -> Job:
     # The highest attempt is the most recent version of the job.
     _, payload = max(readable, key=lambda item: item[1].attempt)
     get_task(payload.task)  # raises UnknownTask: it would only be quarantined again
-    current = (timezone.now() if now is None else now).timestamp()
+    current = (current_time() if now is None else now).timestamp()
     again = replace(payload, attempt=1, run_after=current, enqueued_at=current)
     name = f"{job_file_prefix(job_id)}1-retry-{uuid.uuid4().hex[:8]}"
     files.ensure_dir(conf.spool_dir)

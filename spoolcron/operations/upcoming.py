@@ -6,11 +6,10 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from django.utils import timezone
-
 from ..conf import get_settings
 from ..core.entries import Problem, collect
 from ..core.payload import Payload
+from ..core.times import now as current_time
 from ..core.upcoming import Upcoming, merge_upcoming
 from ..exceptions import UnknownEntry
 from ..jobs import publisher
@@ -36,7 +35,7 @@ def upcoming(
     name raises :class:`UnknownEntry`. Entries with problems are left out and the problems
     returned, so one bad entry does not hide the others' runs.
     """
-    current = timezone.now() if now is None else now
+    current = current_time() if now is None else now
     entries, problems = collect()
     spool_dir = get_settings().spool_dir
     try:

@@ -8,6 +8,7 @@ from datetime import datetime, time, timedelta, tzinfo
 
 from django.utils import timezone
 
+from ..core.times import now as current_time
 from ..exceptions import BadWhen
 
 __all__ = ["parse_when", "relative"]
@@ -35,7 +36,7 @@ def parse_when(
     ``option`` names the argument in the error message.
     """
     zone = timezone.get_default_timezone() if tz is None else tz
-    current = timezone.now() if now is None else now
+    current = current_time() if now is None else now
     phrase = text.strip().lower() if isinstance(text, str) else ""
     if phrase == "now":
         return current

@@ -25,6 +25,7 @@ from django.utils import timezone
 
 from spoolcron import operations
 from spoolcron.core.entries import Problem
+from spoolcron.core.times import now as current_time
 from spoolcron.exceptions import BadWhen, JobNotFound, JobRunning, UnknownEntry, UnknownTask
 from spoolcron.jobs import publisher
 from spoolcron.operations import parse_when, relative, upcoming
@@ -328,7 +329,7 @@ class Command(BaseCommand):
     # --- subcommands ----------------------------------------------------------------------
 
     def _upcoming(self, options: dict[str, Any]) -> None:
-        now = timezone.now()
+        now = current_time()
         until = self._when(options["until"], "--until", now)
         try:
             result, problems = upcoming(
@@ -391,7 +392,7 @@ class Command(BaseCommand):
             self.stdout.write(f"More runs follow; show them with --count {options['count'] * 5}.")
 
     def _entries(self, options: dict[str, Any]) -> None:
-        now = timezone.now()
+        now = current_time()
         report = operations.list_entries(now=now)
         if options["json"]:
             self._json(
@@ -495,7 +496,7 @@ class Command(BaseCommand):
         if not jobs:
             self.stdout.write("No job is waiting in the spool directory.")
             return
-        now = timezone.now()
+        now = current_time()
         self._table(
             ["ID", "TASK", "DUE", "", "STATUS", "ATTEMPT", "ENTRY"],
             [
@@ -581,7 +582,7 @@ class Command(BaseCommand):
         )
 
     def _run_due(self, options: dict[str, Any]) -> None:
-        now = timezone.now()
+        now = current_time()
         until = self._when(options["until"], "--until", now)
         results = run_due(
             DatabaseRecorder(), publisher(), until=None if until is None else until.timestamp()
