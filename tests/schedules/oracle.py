@@ -32,6 +32,7 @@ class Line:
     day_specials: tuple[tuple[object, ...], ...] = ()  # ("L",), ("LW",), ("W", n)
     weekday_specials: tuple[tuple[object, ...], ...] = ()  # ("#", day, n), ("L", day)
     _cache: dict[date, bool] = field(default_factory=dict, compare=False, repr=False)
+    _times: list[time] = field(default_factory=list, compare=False, repr=False)
 
     @property
     def hourly_or_faster(self) -> bool:
@@ -65,12 +66,14 @@ class Line:
         return True
 
     def times(self) -> list[time]:
-        return [
-            time(h, m, s)
-            for h in sorted(self.hours)
-            for m in sorted(self.minutes)
-            for s in sorted(self.seconds)
-        ]
+        if not self._times:
+            self._times.extend(
+                time(h, m, s)
+                for h in sorted(self.hours)
+                for m in sorted(self.minutes)
+                for s in sorted(self.seconds)
+            )
+        return self._times
 
     def readings_from(self, start: datetime, limit_days: int = 366 * 60) -> Iterator[datetime]:
         """Matching local readings at or after the naive ``start``, in order."""

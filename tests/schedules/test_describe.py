@@ -237,7 +237,7 @@ def test_the_reader_reads_the_examples(text: str, words: str) -> None:
     assert oracle.next_fire(line, ZoneInfo("UTC"), after) == schedules.parse(text).next_after(after)
 
 
-@settings(max_examples=1000, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=600, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(line=lines, after=instants)
 def test_the_words_give_the_fires(line: oracle.Line, after: datetime) -> None:
     try:

@@ -76,7 +76,7 @@ def _check_next_after(schedule: schedules.Schedule, moment: datetime) -> None:
     assert fire.astimezone(UTC) > utc
 
 
-@settings(max_examples=2000, deadline=None)
+@settings(max_examples=1000, deadline=None)
 @given(text=texts, zone=st.sampled_from(EDGE_ZONES), moment=edges)
 def test_fuzzed_text_is_a_schedule_or_a_schedule_error(
     text: str, zone: str, moment: datetime
@@ -107,7 +107,7 @@ def test_fuzzed_zone_is_a_zone_or_a_schedule_error(zone: str) -> None:
     assert refusal.hint  # a suggestion, or how zones are named
 
 
-@settings(max_examples=1000, deadline=None)
+@settings(max_examples=600, deadline=None)
 @given(text=st.sampled_from(EDGE_SCHEDULES), zone=st.sampled_from(EDGE_ZONES), moment=edges)
 def test_next_after_at_the_ends_of_the_calendar_never_raises(
     text: str, zone: str, moment: datetime

@@ -54,44 +54,48 @@ MONTH = Spec(1, 12, 12, MONTHS)
 WEEKDAY = Spec(0, 7, 6, DAYS)
 
 
-def _spell(spec: Spec, value: int, data: st.DataObject) -> str:
-    if spec.names and value <= len(spec.names) - (spec is MONTH) and data.draw(st.booleans()):
+BOOLEANS = st.booleans()
+KINDS = st.sampled_from(["star", "one", "range", "same", "step", "from", "range_step"])
+CASES = st.sampled_from([str, str.upper, str.title])
+
+
+def _spell(spec: Spec, value: int, draw: st.DrawFn) -> str:
+    if spec.names and value <= len(spec.names) - (spec is MONTH) and draw(BOOLEANS):
         name = spec.names[value - spec.low] if spec is MONTH else spec.names[value % 7]
-        return data.draw(st.sampled_from([name, name.upper(), name.title()]))
+        return draw(CASES)(name)
     return str(value)
 
 
 @st.composite
 def _item(draw: st.DrawFn, spec: Spec, star: str = "*") -> Field:
-    data = draw(st.data())
     size = spec.last - spec.low + 1
     value = st.integers(spec.low, spec.high)
-    kind = draw(st.sampled_from(["star", "one", "range", "same", "step", "from", "range_step"]))
+    kind = draw(KINDS)
     if kind == "star":
         return Field(star, frozenset(range(spec.low, spec.last + 1)))
     if kind == "one":
         one = draw(value)
-        return Field(_spell(spec, one, data), frozenset({one}))
+        return Field(_spell(spec, one, draw), frozenset({one}))
     step = draw(st.integers(1, size) | st.integers(1, 3))
     if kind == "step":
         return Field(f"{star}/{step}", frozenset(range(spec.low, spec.last + 1, step)))
     if kind == "from":
         start = draw(st.integers(spec.low, spec.last))
-        text = f"{_spell(spec, start, data)}/{step}"
+        text = f"{_spell(spec, start, draw)}/{step}"
         return Field(text, frozenset(range(start, spec.last + 1, step)))
     low, high = sorted(draw(st.tuples(value, value)))
     if kind == "same":  # a range of one value: N-N
         high = low
     if spec is WEEKDAY and low == 7:
         high = 7
-    high_text = _spell(spec, high, data)
+    high_text = _spell(spec, high, draw)
     if spec is WEEKDAY and high == 7 and low == 0:
         high_text = "7"  # '0-SUN' is Sunday alone: SUN ends a range as 7 only after Monday
-    if spec is WEEKDAY and high == 7 and low > 0 and draw(st.booleans()):
+    if spec is WEEKDAY and high == 7 and low > 0 and draw(BOOLEANS):
         high_text = draw(st.sampled_from(["0", "sun", "SUN"]))  # Sunday ends a range as 0
-    if spec is DAY and high == 31 and draw(st.booleans()):
+    if spec is DAY and high == 31 and draw(BOOLEANS):
         high_text = "L"  # '15-L': to the end of the month
-    low_text = "7" if spec is WEEKDAY and low == 7 else _spell(spec, low, data)  # SUN is 0
+    low_text = "7" if spec is WEEKDAY and low == 7 else _spell(spec, low, draw)  # SUN is 0
     text = f"{low_text}-{high_text}"
     if kind == "range_step":
         return Field(f"{text}/{step}", frozenset(range(low, high + 1, step)))
@@ -127,10 +131,9 @@ day_field = st.one_of(
 
 @st.composite
 def _weekday_special(draw: st.DrawFn) -> Field:
-    data = draw(st.data())
     day = draw(st.integers(0, 7))
-    spelled = _spell(WEEKDAY, day, data)
-    if draw(st.booleans()):
+    spelled = _spell(WEEKDAY, day, draw)
+    if draw(BOOLEANS):
         nth = draw(st.integers(1, 5))
         return Field(f"{spelled}#{nth}", frozenset(), (("#", day % 7, nth),))
     return Field(f"L{spelled}", frozenset(), (("L", day % 7),))
@@ -269,7 +272,7 @@ def _value_set(spec: Spec) -> st.SearchStrategy[frozenset[int]]:
     return st.one_of(every, stepped, some)
 
 
-@settings(max_examples=1000, deadline=None)
+@settings(max_examples=600, deadline=None)
 @given(
     sets=st.tuples(
         _value_set(MINUTE),
