@@ -15,7 +15,7 @@ from .exceptions import (
     UnknownEntry,
     UnknownTask,
 )
-from .jobs import Job, schedule
+from .jobs import Job, schedule, schedule_many
 from .operations.health import health
 
 __all__ = [
@@ -36,5 +36,6 @@ __all__ = [
     "health",
     "periodic",
     "schedule",
+    "schedule_many",
     "task",
 ]
