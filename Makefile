@@ -39,6 +39,7 @@ lint: $(VENV_DIR)/$(DEV_ROW)/.installed
 	$(DEV)/ruff check .
 	$(DEV)/ruff format --check .
 	$(DEV)/python -m docutils --halt=warning README.rst /dev/null
+	$(DEV)/python -m docutils --halt=warning ARCHITECTURE.rst /dev/null
 	$(DEV)/lint-imports
 
 typecheck: $(VENV_DIR)/$(DEV_ROW)/.installed
