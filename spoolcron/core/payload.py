@@ -8,6 +8,7 @@ see them without decoding JSON. Pure: the bytes of the file are spoolcron.spool'
 from __future__ import annotations
 
 import json
+import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
@@ -17,6 +18,7 @@ from django.core.serializers.json import DjangoJSONEncoder
 from ..exceptions import InvalidArguments, PayloadError
 
 __all__ = [
+    "DUE_ARG",
     "FORMAT_VERSION",
     "MARKER",
     "MAX_BODY_SIZE",
@@ -27,8 +29,10 @@ __all__ = [
     "Payload",
     "PayloadError",
     "check_arguments",
+    "due_of",
     "encode_body",
     "job_file_prefix",
+    "spool_at",
     "unencodable",
 ]
 
@@ -37,6 +41,12 @@ PREFIX = "uwsgi_spoolfile_on_"
 
 MARKER = b"spoolcron"
 """Argument key that marks a spool file as written by spoolcron; its value is the format version."""
+
+DUE_ARG = b"due"
+"""Argument key holding the job's precise due time (``run_after``, a float in ASCII), so the
+waker knows the instant from the header without decoding the body: the file's mtime (uWSGI's
+``at``) is set earlier than that (:func:`spool_at`). Files written before it existed have
+none and are due at their mtime."""
 
 # Every key spoolcron puts in Payload.meta; users' own meta keys live beside them.
 META_OVERLAP = "overlap"
@@ -52,6 +62,32 @@ MAX_BODY_SIZE = 16 * 1024 * 1024
 spooler's memory before any Python code runs, so a bigger job is refused at enqueue and a bigger
 file found in the spool directory is moved aside unread."""
 _NAME_PREFIX = PREFIX + "spoolcron_"
+
+
+def spool_at(run_after: float) -> int:
+    """The ``at`` (the mtime, in whole seconds) of a spool file due at ``run_after``.
+
+    uWSGI runs a file once ``time(NULL)`` -- the kernel's coarse clock, which turns each
+    second 1-10 ms (more on a busy virtual machine) after the precise one -- has reached its
+    ``at``. A whole second before the due one, the spooler woken at the precise instant (or
+    a little before it, see ``spoolcron.spool.waker``) never passes the file over while the
+    coarse clock lags. Nothing runs early for it: the dispatcher compares the precise
+    ``run_after`` of the payload and leaves a file that is not due yet in place.
+    """
+    return math.floor(run_after) - 1
+
+
+def due_of(args: Mapping[bytes, bytes], at: float) -> float:
+    """The precise due time of a spool file from its arguments (:data:`DUE_ARG`); its ``at``
+    (the mtime) for a file without one, or with one that is not a finite number."""
+    raw = args.get(DUE_ARG)
+    if raw is None:
+        return at
+    try:
+        due = float(raw)
+    except ValueError:
+        return at
+    return due if math.isfinite(due) else at
 
 
 def job_file_prefix(job_id: str) -> str:
@@ -108,6 +144,7 @@ class Payload:
             MARKER: str(FORMAT_VERSION).encode(),
             b"task": self.task.encode(),
             b"job": self.job_id.encode(),
+            DUE_ARG: repr(float(self.run_after)).encode(),
         }
 
     def to_body(self) -> bytes:

@@ -8,7 +8,7 @@ import os
 from collections.abc import Iterator
 from pathlib import Path
 
-from ..core.payload import Payload, encode_body, job_file_prefix
+from ..core.payload import Payload, encode_body, job_file_prefix, spool_at
 from ..exceptions import PayloadError, SpoolFileError, SpoolWriteError
 from . import files, locks
 from .codec import SpoolFile
@@ -26,6 +26,10 @@ def write_payload(
 ) -> Path:
     """Write ``payload`` as a spool file due at its ``run_after`` (atomic; see files.write).
 
+    The file's ``at`` is :func:`~spoolcron.core.payload.spool_at`, a whole second before the
+    due one, so uWSGI's coarse clock never holds it back; its arguments carry the precise due
+    time for the waker, and the dispatcher runs nothing before it.
+
     ``body`` is ``encode_body(payload)`` when the caller encoded it already. A full, read-only
     or unwritable spool directory raises :class:`SpoolWriteError` (nothing is left behind);
     a missing directory raises ``FileNotFoundError`` and a name taken with ``exclusive``
@@ -38,7 +42,7 @@ def write_payload(
             payload.file_name,
             payload.spool_args(),
             data,
-            at=payload.run_after,
+            at=spool_at(payload.run_after),
             fsync=fsync,
             exclusive=exclusive,
         )

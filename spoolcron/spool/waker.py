@@ -2,10 +2,24 @@
 
 uWSGI's spooler looks at its directory every ``--spooler-frequency`` seconds (30 by default)
 and compares ``at`` (the file's mtime) in whole seconds, so on its own a job runs up to a
-whole frequency late. The waker runs in the spoolcron mule: it watches the spool directory
-(new files from any process show up as a change of the directory's mtime), keeps a heap of due
-times read from the files' nanosecond mtimes, and signals the spooler (SIGUSR1) at each due
-instant. The dispatcher waits out the sub-second remainder, so jobs start on time, not early.
+whole frequency late. The waker runs in the spoolcron mule: it watches the spool directory,
+keeps a heap of the files' due times, and signals the spooler (SIGUSR1) at each due instant.
+
+* **Which instant.** spoolcron writes each file with an ``at`` a whole second before its due
+  second (``core.payload.spool_at``) and the precise due time in its arguments (``due``), so
+  by the due instant uWSGI's ``time(NULL)`` -- the kernel's coarse clock, which turns a new
+  second 1-10 ms after the precise one -- has passed ``at`` whatever its lag: the waker never
+  waits for that clock. It wakes the spooler ``lead`` seconds (a few ms) before the due
+  instant, which covers the signal, uWSGI's directory scan and the decoding of the file; the
+  dispatcher then sleeps out the remainder, so jobs start on time, never early. A file
+  without ``due`` (written by an earlier release) is due at its mtime and is woken for once
+  the coarse clock has reached that second, as before.
+* **Noticing new files.** The kernel's inotify reports each file renamed, linked or written
+  into the directory by any process, so a job enqueued elsewhere is seen at once; ``wait``
+  blocks until the next step is due or such a file appears. Where inotify is missing (not
+  Linux, no watches left, or ``watch=False``) the waker polls the directory's mtime every
+  ``poll_interval`` seconds instead. Either way the whole directory is rescanned every
+  ``rescan_interval`` seconds.
 
 It also looks at the header of each file another process wrote before waking the spooler for
 it: a file uWSGI would skip forever (shorter than its header) or delete unseen (arguments cut
@@ -19,20 +33,27 @@ get there first: spoolcron cannot stop that one.
 
 from __future__ import annotations
 
+import ctypes
+import ctypes.util
+import errno
 import heapq
 import logging
 import math
 import os
+import select
+import struct
 import sys
 import time
 from collections.abc import Callable
 from functools import partial
 from pathlib import Path
 
+from ..core.payload import due_of
+from ..exceptions import SpoolFileError
 from . import files, locks
-from .codec import PREFIX
+from .codec import HEADER_SIZE, PREFIX, check_header, decode, header_args_size
 
-__all__ = ["COARSE_LAG", "Waker", "coarse_time", "wake_time"]
+__all__ = ["COARSE_LAG", "WAKE_LEAD", "DirectoryWatch", "Waker", "coarse_time", "wake_time"]
 
 logger = logging.getLogger("spoolcron.waker")
 
@@ -65,20 +86,173 @@ def _coarse_lag() -> float:
 
 
 coarse_time = _coarse_clock()
-# The usual lag: the first look at a due file waits this long past its second, then the waker
-# checks the coarse clock itself (the lag has been seen at 6 ms where the tick is 4 ms).
+# The usual lag: the first look at a file due at its mtime's whole second (written by an
+# earlier release) waits this long past it, then the waker checks the coarse clock itself (the
+# lag has been seen at 6 ms where the tick is 4 ms).
 COARSE_LAG = _coarse_lag()
-# How soon to look again while the coarse clock has not reached the due second.
+# How soon to look again while the coarse clock has not reached a file's `at` second.
 COARSE_RECHECK = 0.001
 
+WAKE_LEAD = 0.005
+"""How long before a file's due instant the spooler is woken: the signal, uWSGI's scan and the
+decoding of the file take about a millisecond on an idle machine, and the dispatcher sleeps out
+what remains (it waits up to ``dispatch.MAX_EARLY_WAIT``, 20 ms, so this stays well below)."""
 
-def wake_time(due: float) -> float:
-    """When to first look at waking the spooler for a file due at ``due`` (its precise mtime)."""
-    return max(due, math.floor(due) + COARSE_LAG)
+
+def wake_time(due: float, at: float | None = None, *, lead: float = WAKE_LEAD) -> float:
+    """When to first look at waking the spooler for a file due at ``due`` whose mtime is
+    ``at`` (default: ``due``, a file of an earlier release): ``lead`` seconds before the due
+    instant, but not before uWSGI can see the file (the coarse clock past ``at``'s second)."""
+    mtime = due if at is None else at
+    return max(due - lead, math.floor(mtime) + COARSE_LAG)
+
+
+# --- inotify, through the C library (Linux) --------------------------------------------------
+
+_IN_MODIFY = 0x00000002
+_IN_ATTRIB = 0x00000004
+_IN_CLOSE_WRITE = 0x00000008
+_IN_MOVED_TO = 0x00000080
+_IN_CREATE = 0x00000100
+_IN_DELETE_SELF = 0x00000400
+_IN_MOVE_SELF = 0x00000800
+_IN_Q_OVERFLOW = 0x00004000
+_IN_IGNORED = 0x00008000
+_IN_ONLYDIR = 0x01000000
+# A file appears by rename (files.write), by link() (exclusive writes), or is created and
+# written in place (uwsgi.spool(), remote spooling); its mtime may be set last (IN_ATTRIB).
+_WATCH_MASK = _IN_MOVED_TO | _IN_CREATE | _IN_CLOSE_WRITE | _IN_ATTRIB | _IN_ONLYDIR
+_APPEARED = _IN_MOVED_TO | _IN_CREATE
+_GONE = _IN_IGNORED | _IN_DELETE_SELF | _IN_MOVE_SELF
+_EVENT = struct.Struct("iIII")  # wd, mask, cookie, len; then `len` bytes of NUL-padded name
+
+
+class _Inotify:
+    """The three system calls, looked up once; None where the C library lacks them."""
+
+    def __init__(self, libc: ctypes.CDLL) -> None:
+        self.init1 = libc.inotify_init1
+        self.init1.argtypes = [ctypes.c_int]
+        self.init1.restype = ctypes.c_int
+        self.add_watch = libc.inotify_add_watch
+        self.add_watch.argtypes = [ctypes.c_int, ctypes.c_char_p, ctypes.c_uint32]
+        self.add_watch.restype = ctypes.c_int
+
+
+def _load_inotify() -> _Inotify | None:
+    if not sys.platform.startswith("linux"):
+        return None
+    try:
+        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6", use_errno=True)
+        return _Inotify(libc)
+    except (OSError, AttributeError):
+        return None
+
+
+_inotify: _Inotify | None = _load_inotify()
+
+
+class DirectoryWatch:
+    """An inotify watch on one directory: which names appeared in it since the last look."""
+
+    def __init__(self, fd: int) -> None:
+        self._fd = fd
+        self.broken = False  # the directory went away (or the queue overflowed): rescan
+        self.overflowed = False
+
+    @classmethod
+    def open(cls, directory: Path) -> DirectoryWatch | None:
+        """Watch ``directory``; None (the reason logged) where inotify cannot."""
+        if _inotify is None:
+            logger.info("no inotify on this system: polling the spool directory")
+            return None
+        fd = _inotify.init1(os.O_NONBLOCK | os.O_CLOEXEC)
+        if fd < 0:
+            _no_watch(directory, ctypes.get_errno())
+            return None
+        if _inotify.add_watch(fd, os.fsencode(directory), _WATCH_MASK) < 0:
+            _no_watch(directory, ctypes.get_errno())
+            os.close(fd)
+            return None
+        return cls(fd)
+
+    def fileno(self) -> int:
+        return self._fd
+
+    def wait(self, timeout: float) -> bool:
+        """Block until an event is queued or ``timeout`` seconds pass; whether one is."""
+        readable, _, _ = select.select([self._fd], [], [], max(0.0, timeout))
+        return bool(readable)
+
+    def take(self) -> tuple[set[str], set[str]]:
+        """The names of the files that appeared (created, renamed or linked in) and of those
+        otherwise written to since the last call; does not wait."""
+        appeared: set[str] = set()
+        changed: set[str] = set()
+        while True:
+            try:
+                data = os.read(self._fd, 65536)
+            except BlockingIOError:
+                return appeared, changed
+            except OSError:
+                logger.exception("could not read the spool directory's inotify events")
+                self.broken = True
+                return appeared, changed
+            offset = 0
+            while offset + _EVENT.size <= len(data):
+                _, mask, _, size = _EVENT.unpack_from(data, offset)
+                offset += _EVENT.size
+                raw = data[offset : offset + size].rstrip(b"\0")
+                offset += size
+                if mask & _IN_Q_OVERFLOW:
+                    self.overflowed = True
+                if mask & _GONE:
+                    self.broken = True
+                if raw:
+                    name = os.fsdecode(raw)
+                    (appeared if mask & _APPEARED else changed).add(name)
+
+    def close(self) -> None:
+        if self._fd >= 0:
+            os.close(self._fd)
+            self._fd = -1
+
+
+def _no_watch(directory: Path, code: int) -> None:
+    level = logging.DEBUG if code == errno.ENOENT else logging.WARNING
+    logger.log(
+        level,
+        "cannot watch the spool directory with inotify, polling it path=%s error=%s",
+        directory,
+        os.strerror(code) if code else "unknown",
+    )
+
+
+def _read_head(path: Path) -> tuple[bytes, int, float]:
+    """The header and arguments of the file at ``path``, its size and its mtime."""
+    with open(path, "rb") as fh:
+        st = os.fstat(fh.fileno())
+        head = fh.read(HEADER_SIZE)
+        if len(head) == HEADER_SIZE:
+            head += fh.read(header_args_size(head))
+    return head, st.st_size, st.st_mtime_ns / 1e9
+
+
+def _due_from_head(head: bytes, mtime: float) -> float:
+    try:
+        args, _ = decode(head)
+    except SpoolFileError:
+        return mtime
+    return due_of(args, mtime)
 
 
 class Waker:
-    """One step at a time (``step``), so the mule's loop and tests can drive it with any clock."""
+    """One step at a time (``step``), so the mule's loop and tests can drive it with any clock.
+
+    Between steps, call ``wait(seconds)`` with what ``step`` returned: it returns early when a
+    file appears in the directory. Until ``wait`` is first called, ``step`` answers at most
+    ``poll_interval`` (the caller sleeps by itself, so the directory must be polled).
+    """
 
     def __init__(
         self,
@@ -90,6 +264,8 @@ class Waker:
         poll_interval: float = 0.02,
         rescan_interval: float = 2.0,
         rewake_interval: float = 0.25,
+        lead: float = WAKE_LEAD,
+        watch: bool = True,
         failed_dir: Path | None = None,
         max_body: int | None = None,
         settle: float = 0.1,
@@ -102,6 +278,7 @@ class Waker:
         self.poll_interval = poll_interval
         self.rescan_interval = rescan_interval
         self.rewake_interval = rewake_interval
+        self.lead = lead
         self.failed_dir = failed_dir
         self.max_body = max_body
         self.settle = settle
@@ -112,22 +289,74 @@ class Waker:
         self._dir_mtime_ns = -1
         self._next_rescan = 0.0
         self._known: set[str] = set()
-        self._heap: list[tuple[float, str]] = []  # (when to look at the file, name)
+        # (when to look at the file, name, the whole second of its mtime: uWSGI's `at`)
+        self._heap: list[tuple[float, str, int]] = []
         self.wakes = 0
+        self._wants_watch = watch
+        self._watch = DirectoryWatch.open(spool_dir) if watch else None
+        self._waited = False
+
+    @property
+    def watching(self) -> bool:
+        """Whether inotify tells the waker about new files (else it polls)."""
+        return self._watch is not None
+
+    def close(self) -> None:
+        if self._watch is not None:
+            self._watch.close()
+            self._watch = None
+
+    def wait(self, timeout: float) -> None:
+        """Sleep ``timeout`` seconds, or less if a file appears in the spool directory."""
+        self._waited = True
+        if self._watch is None:
+            time.sleep(max(0.0, timeout))
+        else:
+            self._watch.wait(timeout)
 
     def notify(self, name: str, due: float) -> None:
         """Tell the waker about a file this process wrote, without waiting for a scan."""
-        if name not in self._known:
-            self._known.add(name)
-            heapq.heappush(self._heap, (wake_time(due), name))
+        if name in self._known:
+            return
+        try:
+            mtime = os.stat(self.spool_dir / name).st_mtime_ns / 1e9
+        except FileNotFoundError:
+            return  # run and gone already
+        self._known.add(name)
+        self._push(due, mtime, name)
+
+    def _push(self, due: float, mtime: float, name: str) -> None:
+        when = wake_time(due, mtime, lead=self.lead)
+        heapq.heappush(self._heap, (when, name, math.floor(mtime)))
+
+    def _look_at(self, appeared: set[str], changed: set[str], now: float) -> None:
+        for name in appeared:
+            # A name seen before is a new file too (it replaced one, or reuses a gone one's
+            # name before the next rescan forgets it): at worst one more look at the spooler.
+            if name.startswith(PREFIX):
+                self._forget(name)
+                self._consider(name, now)
+        for name in changed - appeared:
+            if name.startswith(PREFIX) and name not in self._known:
+                self._consider(name, now)
 
     def _scan(self, now: float) -> None:
+        if self._watch is not None:
+            self._look_at(*self._watch.take(), now)
+            if self._watch.broken or self._watch.overflowed:
+                self._watch.close()
+                self._watch = None
+                self._next_rescan = 0.0  # find what the lost events named
+        if self._watch is None and self._wants_watch and now >= self._next_rescan:
+            # The directory may exist again, or a watch may be free again.
+            self._watch = DirectoryWatch.open(self.spool_dir)
         try:
             mtime_ns = os.stat(self.spool_dir).st_mtime_ns
         except FileNotFoundError:
             return
         # Two renames within one timestamp tick leave the mtime unchanged: rescan now and then.
-        if mtime_ns == self._dir_mtime_ns and now < self._next_rescan:
+        changed = mtime_ns != self._dir_mtime_ns and self._watch is None
+        if not changed and now < self._next_rescan:
             return
         self._dir_mtime_ns = mtime_ns
         self._next_rescan = now + self.rescan_interval
@@ -137,19 +366,20 @@ class Waker:
                 if not entry.name.startswith(PREFIX):
                     continue
                 present.add(entry.name)
-                if entry.name in self._known:
-                    continue
-                try:
-                    due = entry.stat().st_mtime_ns / 1e9
-                except FileNotFoundError:
-                    continue
-                self._known.add(entry.name)
-                if self._admissible(entry.name, now):
-                    heapq.heappush(self._heap, (wake_time(due), entry.name))
+                if entry.name not in self._known:
+                    self._consider(entry.name, now)
         self._known &= present
         for name in list(self._suspects):
             if name not in present:
                 self._forget(name)
+
+    def _consider(self, name: str, now: float) -> None:
+        """A file not seen before: schedule its wake, unless it must wait or be moved aside."""
+        self._known.add(name)
+        looked = self._admissible(name, now)
+        if looked is not None:
+            due, mtime = looked
+            self._push(due, mtime, name)
 
     def _forget(self, name: str) -> None:
         self._suspects.pop(name, None)
@@ -158,45 +388,57 @@ class Waker:
     def _holding_wakes(self, now: float) -> bool:
         return any(now - since < self.hold_wakes for since in self._suspect_since.values())
 
-    def _admissible(self, name: str, now: float) -> bool:
-        """Whether the file can be left to the spooler; quarantines it if it never can."""
-        if self.failed_dir is None or self.max_body is None:
-            return True
+    def _admissible(self, name: str, now: float) -> tuple[float, float] | None:
+        """The file's due time and mtime if it can be left to the spooler; None if it must
+        wait (maybe still being written) or was quarantined (uWSGI never could run it)."""
         path = self.spool_dir / name
         try:
-            reason = files.check(path, max_body=self.max_body)
+            head, size, mtime = _read_head(path)
+        except FileNotFoundError:
+            self._known.discard(name)
+            self._forget(name)
+            return None
+        except OSError:
+            logger.exception("could not look at spool file path=%s", path)
+            try:
+                mtime = path.stat().st_mtime_ns / 1e9
+            except OSError:
+                return None
+            return mtime, mtime
+        due = _due_from_head(head, mtime)
+        if self.failed_dir is None or self.max_body is None:
+            return due, mtime
+        try:
+            reason = check_header(head, size, name=os.fspath(path), max_body=self.max_body)
             if reason is None:
                 self._forget(name)
-                return True
+                return due, mtime
             # ctime is wall-clock time, whatever clock drives the waker.
             changed = path.stat().st_ctime
             if time.time() - changed < self.settle or locks.is_locked(path):
                 self._suspects[name] = now + self.settle  # maybe still being written
                 self._suspect_since.setdefault(name, now)
-                return False
+                return None
             files.quarantine(path, self.failed_dir, reason)
         except (FileNotFoundError, BlockingIOError):
             pass  # gone, or a spooler took it meanwhile
         except OSError:
             logger.exception("could not look at spool file path=%s", path)
-            return True
+            return due, mtime
         else:
             self.quarantined += 1
             logger.error("spool file quarantined path=%s reason=%s", path, reason)
         self._forget(name)
-        return False
+        return None
 
     def _recheck_suspects(self, now: float) -> None:
         for name, when in list(self._suspects.items()):
             if when > now:
                 continue
-            if self._admissible(name, now):
-                path = self.spool_dir / name
-                try:
-                    due = path.stat().st_mtime_ns / 1e9
-                except FileNotFoundError:
-                    continue
-                heapq.heappush(self._heap, (wake_time(due), name))
+            looked = self._admissible(name, now)
+            if looked is not None:
+                due, mtime = looked
+                self._push(due, mtime, name)
 
     def step(self) -> float:
         """Scan if needed, wake the spooler for what is due; return seconds until the next step."""
@@ -209,12 +451,12 @@ class Waker:
         wake = False
         coarse_second: float | None = None
         while self._heap and self._heap[0][0] <= now:
-            when, name = self._heap[0]
+            _, name, at_second = self._heap[0]
             if coarse_second is None:
                 coarse_second = math.floor(self._coarse_clock())
-            if coarse_second < math.floor(when):
-                # uWSGI would still see the previous second and pass the file over.
-                heapq.heapreplace(self._heap, (now + COARSE_RECHECK, name))
+            if coarse_second < at_second:
+                # uWSGI would still see an earlier second and pass the file over.
+                heapq.heapreplace(self._heap, (now + COARSE_RECHECK, name, at_second))
                 continue
             heapq.heappop(self._heap)
             path = self.spool_dir / name
@@ -224,9 +466,15 @@ class Waker:
             if not locks.is_locked(path):
                 wake = True
             # Look again later: a busy spooler may have passed the file over in its scan.
-            heapq.heappush(self._heap, (now + self.rewake_interval, name))
+            heapq.heappush(self._heap, (now + self.rewake_interval, name, at_second))
         if wake:
             self.wakes += 1
             self._wake()
-        until_due = self._heap[0][0] - now if self._heap else self.poll_interval
-        return max(0.0, min(self.poll_interval, until_due))
+        # Watched and waited on, nothing needs a poll: the next rescan bounds the wait.
+        watched = self._watch is not None and self._waited
+        delay = self.rescan_interval if watched else self.poll_interval
+        if self._heap:
+            delay = min(delay, self._heap[0][0] - now)
+        if self._suspects:
+            delay = min(delay, min(self._suspects.values()) - now)
+        return max(0.0, delay)

@@ -5,6 +5,11 @@ A database that is down must not stop jobs from running: failures to record are 
 the job goes on. The end of a run that could not be recorded is kept in this process and
 written before its next run starts, so a run that ended while the database was away is not
 later mistaken for one its process abandoned.
+
+The recorder writes a run's start after the task has begun (``record_started_run``, from its
+background thread, if the task is still running a moment later) or together with its end in
+one transaction (``record_ended_run``, for a task that returned by then): see
+``spoolcron.storage.recorder`` for what each keeps.
 """
 
 from __future__ import annotations
@@ -13,6 +18,7 @@ import contextlib
 import logging
 import os
 import socket
+import threading
 from datetime import UTC, datetime, timedelta
 
 from django.db import DatabaseError
@@ -23,9 +29,12 @@ from .models import Run
 
 __all__ = [
     "finish_run",
+    "flush_unrecorded",
     "mark_interrupted",
     "previous_still_running",
+    "record_ended_run",
     "record_skipped",
+    "record_started_run",
     "start_run",
 ]
 
@@ -37,6 +46,10 @@ FOREIGN_RUN_STALE_AFTER = timedelta(hours=6)
 # as an outage could outlast any number of jobs.
 MAX_UNRECORDED = 1000
 _unrecorded: dict[int, tuple[str, datetime, str]] = {}
+# The recorder's background thread writes starts (and flushes) while the spooler's thread runs
+# the task: one at a time through the buffer.
+_unrecorded_lock = threading.Lock()
+RAN_AGAIN = "The process running it ended before it finished; it ran again."
 
 
 def _record_end(run_id: int, outcome: str, finished: datetime, error: str) -> None:
@@ -45,10 +58,19 @@ def _record_end(run_id: int, outcome: str, finished: datetime, error: str) -> No
 
 def _flush_unrecorded() -> None:
     """Write the ends of runs the database missed; DatabaseError if it is still away."""
-    while _unrecorded:
-        run_id, (outcome, finished, error) = next(iter(_unrecorded.items()))
-        _record_end(run_id, outcome, finished, error)
-        del _unrecorded[run_id]
+    with _unrecorded_lock:
+        while _unrecorded:
+            run_id, (outcome, finished, error) = next(iter(_unrecorded.items()))
+            _record_end(run_id, outcome, finished, error)
+            del _unrecorded[run_id]
+
+
+def flush_unrecorded() -> None:
+    """Write the ends of runs the database missed, if it is back (each in its own commit);
+    nothing to do, no query."""
+    if _unrecorded:
+        with contextlib.suppress(DatabaseError):  # still away: the next write logs it
+            _flush_unrecorded()
 
 
 def _now() -> datetime:
@@ -65,26 +87,52 @@ def mark_interrupted(job_id: str, error: str) -> None:
         logger.exception("could not close the interrupted runs of job=%s", job_id)
 
 
-def start_run(payload: Payload) -> int | None:
+def _new_run(payload: Payload, started: datetime, outcome: str, **fields: object) -> Run:
+    return Run.objects.create(
+        job_id=payload.job_id,
+        entry=payload.history_entry,
+        task=payload.task,
+        attempt=payload.attempt,
+        due=to_db_datetime(payload.run_after),
+        started=started,
+        outcome=outcome,
+        host=socket.gethostname(),
+        pid=os.getpid(),
+        **fields,
+    )
+
+
+def _close_interrupted(job_id: str, now: datetime) -> None:
     # A run of this job still "running" is one a killed spooler left (at-least-once: the job
     # runs again now), one-off jobs and entries alike.
-    with contextlib.suppress(DatabaseError):  # still away: the create below logs it
-        _flush_unrecorded()
-    mark_interrupted(
-        payload.job_id, "The process running it ended before it finished; it ran again."
+    Run.objects.filter(job_id=job_id, outcome=Run.Outcome.RUNNING).update(
+        outcome=Run.Outcome.FAILED, finished=now, error=RAN_AGAIN
     )
+
+
+def record_started_run(payload: Payload, *, started: float) -> int:
+    """Insert the "running" run of an attempt that started at ``started``, closing the runs
+    of the same job a dead process left; DatabaseError propagates (the caller's transaction)."""
+    _close_interrupted(payload.job_id, _now())
+    return int(_new_run(payload, to_db_datetime(started), Run.Outcome.RUNNING).pk)
+
+
+def record_ended_run(payload: Payload, *, started: float, outcome: str, error: str = "") -> int:
+    """Insert an attempt's run whose start was not recorded, with its end (``outcome``, now),
+    closing the runs of the same job a dead process left; DatabaseError propagates."""
+    now = _now()
+    _close_interrupted(payload.job_id, now)
+    run = _new_run(payload, to_db_datetime(started), outcome, finished=now, error=error)
+    return int(run.pk)
+
+
+def start_run(payload: Payload, *, started: float | None = None) -> int | None:
+    """Record the start of an attempt now (in autocommit); None if the database failed."""
+    flush_unrecorded()
+    mark_interrupted(payload.job_id, RAN_AGAIN)
     try:
-        run = Run.objects.create(
-            job_id=payload.job_id,
-            entry=payload.history_entry,
-            task=payload.task,
-            attempt=payload.attempt,
-            due=to_db_datetime(payload.run_after),
-            started=_now(),
-            outcome=Run.Outcome.RUNNING,
-            host=socket.gethostname(),
-            pid=os.getpid(),
-        )
+        begun = _now() if started is None else to_db_datetime(started)
+        run = _new_run(payload, begun, Run.Outcome.RUNNING)
     except DatabaseError:
         logger.exception("could not record the start of job=%s", payload.job_id)
         return None
@@ -99,9 +147,10 @@ def finish_run(run_id: int | None, outcome: str, error: str = "") -> None:
         _record_end(run_id, outcome, finished, error)
     except DatabaseError:
         logger.exception("could not record the end of run=%s; it is written later", run_id)
-        if len(_unrecorded) >= MAX_UNRECORDED:
-            _unrecorded.pop(next(iter(_unrecorded)))
-        _unrecorded[run_id] = (outcome, finished, error)
+        with _unrecorded_lock:
+            if len(_unrecorded) >= MAX_UNRECORDED:
+                _unrecorded.pop(next(iter(_unrecorded)))
+            _unrecorded[run_id] = (outcome, finished, error)
 
 
 def record_skipped(payload: Payload, reason: str) -> None:

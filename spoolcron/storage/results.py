@@ -5,6 +5,10 @@ when an attempt starts (creating it for jobs of ``spoolcron.schedule()`` and per
 which enqueue without the database) and SUCCESSFUL, FAILED or READY-again (a retry) when it
 ends. In the spooler a database that is down must not stop jobs: failures to record are
 logged and the job goes on, as with the run history.
+
+The recorder hands the task the row as its start will be recorded (``running_row``, from the
+payload, no query) and writes it later: ``record_start`` once the task has run a moment,
+or ``record_attempt`` with the end in the same transaction (see spoolcron.storage.recorder).
 """
 
 from __future__ import annotations
@@ -25,12 +29,16 @@ from ..core.times import to_db_datetime
 from .models import JobResult
 
 __all__ = [
+    "apply_end",
     "finish",
     "forget",
     "load",
     "prune",
+    "record_attempt",
     "record_enqueued",
+    "record_start",
     "record_unrunnable",
+    "running_row",
     "start",
     "stored_status",
     "worker_id",
@@ -97,29 +105,108 @@ def _mark_running(row: JobResult, now: datetime) -> None:
     row.worker_ids = [*row.worker_ids, worker_id()]
 
 
+def running_row(payload: Payload, *, backend: str, queue_name: str, now: float) -> JobResult:
+    """The job's row as its first start will be recorded, built from the payload alone (no
+    query, unsaved): what SpoolerBackend's READY row holds for a job enqueued by it (its
+    ``run_after`` is None unless one was given), what a new row holds for the others.
+
+    A row the database already holds differs in what only it knows: the errors and attempts
+    of earlier attempts (a retry, a run again after a kill, a job put back by ``retry``).
+    """
+    row = _new_row(payload, backend=backend, queue_name=queue_name)
+    if payload.framework is not None and payload.run_after == payload.enqueued_at:
+        row.run_after = None  # enqueued without run_after: the backend stores none
+    _mark_running(row, to_db_datetime(now))
+    return row
+
+
+def _merged_start(payload: Payload, *, backend: str, queue_name: str, now: float) -> JobResult:
+    row = JobResult.objects.filter(pk=payload.job_id).first()
+    if row is None:
+        row = _new_row(payload, backend=backend, queue_name=queue_name)
+    _mark_running(row, to_db_datetime(now))
+    return row
+
+
+def _write_merged(
+    payload: Payload, merge: Any, *, backend: str, queue_name: str, now: float
+) -> JobResult:
+    """Read the job's row (or make it), ``merge`` the attempt into it and save it; retried
+    once if the READY row of the enqueuing transaction commits meanwhile."""
+    for tries_left in (1, 0):
+        # Only this job's spooler writes its row from now on (it holds the file's lock), so a
+        # plain read then write will do. No transaction around both: in SQLite one that
+        # reads first cannot wait for another writer's lock (the caller may run both in its
+        # own, when it writes there already).
+        row = _merged_start(payload, backend=backend, queue_name=queue_name, now=now)
+        merge(row)
+        try:
+            _save(row)
+        except IntegrityError:
+            if not tries_left:
+                raise
+            continue
+        return row
+    raise AssertionError("unreachable")  # pragma: no cover
+
+
+def record_start(payload: Payload, *, backend: str, queue_name: str, now: float) -> JobResult:
+    """Mark the job RUNNING (started at ``now``) and return its saved row; DatabaseError
+    propagates."""
+    return _write_merged(payload, lambda row: None, backend=backend, queue_name=queue_name, now=now)
+
+
+def record_attempt(
+    payload: Payload,
+    *,
+    backend: str,
+    queue_name: str,
+    started: float,
+    status: str,
+    now: float,
+    return_value: Any = None,
+    error: dict[str, str] | None = None,
+    retry_at: float | None = None,
+) -> JobResult:
+    """Record an attempt's start (at ``started``) and its end (as :func:`finish`) in one
+    write and return the saved row; DatabaseError propagates."""
+
+    def end(row: JobResult) -> None:
+        apply_end(row, status, now=now, return_value=return_value, error=error, retry_at=retry_at)
+
+    return _write_merged(payload, end, backend=backend, queue_name=queue_name, now=started)
+
+
 def start(payload: Payload, *, backend: str, queue_name: str, now: float) -> JobResult:
     """Mark the job RUNNING and return its row (unsaved if the database failed)."""
-    started = to_db_datetime(now)
-    for _ in range(2):
-        try:
-            # Only this job's spooler writes its row from now on (it holds the file's lock),
-            # so a plain read then write will do. No transaction around both: in SQLite one
-            # that reads first cannot wait for another writer's lock.
-            row = JobResult.objects.filter(pk=payload.job_id).first()
-            if row is None:
-                row = _new_row(payload, backend=backend, queue_name=queue_name)
-            _mark_running(row, started)
-            _save(row)
-            return row
-        except IntegrityError:
-            # The READY row of the transaction that enqueued the job committed meanwhile.
-            continue
-        except DatabaseError:
-            logger.exception("could not record the start of job=%s", payload.job_id)
-            break
+    try:
+        return record_start(payload, backend=backend, queue_name=queue_name, now=now)
+    except DatabaseError:
+        logger.exception("could not record the start of job=%s", payload.job_id)
     row = _new_row(payload, backend=backend, queue_name=queue_name)
-    _mark_running(row, started)
+    _mark_running(row, to_db_datetime(now))
     return row
+
+
+def apply_end(
+    row: JobResult,
+    status: str,
+    *,
+    now: float,
+    return_value: Any = None,
+    error: dict[str, str] | None = None,
+    retry_at: float | None = None,
+) -> None:
+    """Set the end of an attempt on ``row`` without saving it (see :func:`finish`)."""
+    row.status = status
+    if error is not None:
+        row.errors = [*row.errors, error]
+    if status == Status.SUCCESSFUL:
+        row.return_value = _storable(return_value, row.id)
+    if retry_at is not None:
+        row.run_after = to_db_datetime(retry_at)
+    else:
+        row.finished_at = to_db_datetime(now)
 
 
 def finish(
@@ -132,15 +219,7 @@ def finish(
     retry_at: float | None = None,
 ) -> None:
     """Record the end of an attempt: SUCCESSFUL, FAILED, or READY again for a retry."""
-    row.status = status
-    if error is not None:
-        row.errors = [*row.errors, error]
-    if status == Status.SUCCESSFUL:
-        row.return_value = _storable(return_value, row.id)
-    if retry_at is not None:
-        row.run_after = to_db_datetime(retry_at)
-    else:
-        row.finished_at = to_db_datetime(now)
+    apply_end(row, status, now=now, return_value=return_value, error=error, retry_at=retry_at)
     try:
         _save(row)
     except DatabaseError:
