@@ -76,5 +76,7 @@ LOGGING = {
     "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
     "loggers": {"spoolcron": {"handlers": ["console"], "level": "INFO"}},
 }
+if os.environ.get("SPOOLCRON_PENDING_DIR"):
+    SPOOLCRON["PENDING_DIR"] = os.environ["SPOOLCRON_PENDING_DIR"]
 if os.environ.get("SPOOLCRON_TEST_MODULES"):
     SPOOLCRON["MODULES"] = os.environ["SPOOLCRON_TEST_MODULES"].split(",")

@@ -3,6 +3,7 @@ reach it by rename at their time, once; everything that reads jobs sees them the
 
 from __future__ import annotations
 
+import os
 import threading
 import time
 from pathlib import Path
@@ -258,3 +259,16 @@ def test_publisher_routes_by_the_enqueuers_clock(store: FilePendingStore) -> Non
     )
     assert [p.job_id for p in store.waiting()] == ["later"]
     assert publisher().store is not None
+
+
+def test_a_change_within_one_tick_of_the_last_listing_is_not_missed(
+    store: FilePendingStore,
+) -> None:
+    store.add([payload("a", T0 + 30)])
+    minute = store.pending_dir / f"{int(T0 // 60) * 60:012d}"
+    seen = minute.stat().st_mtime_ns
+    assert store.next_due(T0) == T0 + 30
+    # A second job lands in the same tick of the coarse clock: the mtime does not move.
+    store.add([payload("b", T0 + 20)])
+    os.utime(minute, ns=(seen, seen))
+    assert store.next_due(T0) == T0 + 20

@@ -18,6 +18,7 @@ from __future__ import annotations
 import contextlib
 import errno
 import os
+import time
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -33,6 +34,14 @@ __all__ = ["DUE_MARK", "FilePendingStore"]
 DUE_MARK = "@"
 """Separates the spool file name from the due time in a pending file's name."""
 _MINUTE = 60
+# A directory's mtime comes from the kernel's coarse clock: changes within one tick of each
+# other leave it the same. A listing is trusted only if it was taken this long after the
+# mtime it saw, so any later change must have moved the mtime.
+_SETTLED = 0.05
+
+
+def _unchanged(mtime_ns: int, seen_ns: int, listed_at: float) -> bool:
+    return mtime_ns == seen_ns and listed_at - mtime_ns / 1e9 > _SETTLED
 
 
 def _minute_name(due: float) -> str:
@@ -54,6 +63,7 @@ def _split(name: str) -> tuple[str, float] | None:
 @dataclass
 class _Listing:
     mtime_ns: int
+    listed_at: float
     entries: list[tuple[float, str, str]] = field(default_factory=list)  # (due, name, spool name)
 
 
@@ -67,6 +77,7 @@ class FilePendingStore:
         self.spool_dir = spool_dir
         self.fsync = fsync
         self._top_mtime_ns = -1
+        self._top_listed_at = 0.0
         self._minutes: list[str] = []
         self._listings: dict[str, _Listing] = {}
 
@@ -115,9 +126,9 @@ class FilePendingStore:
         except FileNotFoundError:
             self._minutes, self._top_mtime_ns = [], -1
             return
-        if mtime_ns == self._top_mtime_ns:
+        if _unchanged(mtime_ns, self._top_mtime_ns, self._top_listed_at):
             return
-        self._top_mtime_ns = mtime_ns
+        self._top_mtime_ns, self._top_listed_at = mtime_ns, time.time()
         with os.scandir(self.pending_dir) as entries:
             self._minutes = sorted(
                 e.name for e in entries if e.name.isdigit() and e.is_dir(follow_symlinks=False)
@@ -133,8 +144,9 @@ class FilePendingStore:
             self._listings.pop(minute, None)
             return []
         cached = self._listings.get(minute)
-        if cached is not None and cached.mtime_ns == mtime_ns:
+        if cached is not None and _unchanged(mtime_ns, cached.mtime_ns, cached.listed_at):
             return cached.entries
+        listed_at = time.time()
         entries = []
         with os.scandir(directory) as found:
             for entry in found:
@@ -142,7 +154,7 @@ class FilePendingStore:
                 if split is not None:
                     entries.append((split[1], entry.name, split[0]))
         entries.sort()
-        self._listings[minute] = _Listing(mtime_ns, entries)
+        self._listings[minute] = _Listing(mtime_ns, listed_at, entries)
         return entries
 
     def next_due(self, now: float) -> float | None:
