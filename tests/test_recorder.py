@@ -240,10 +240,18 @@ def test_a_database_away_at_the_end_does_not_stop_the_job(
     assert not JobResult.objects.filter(pk=job_id).exists()
 
 
-def test_start_delay_none_records_the_start_before_the_task(spool_dir: Path) -> None:
+@pytest.mark.parametrize("how", ["argument", "module"])
+def test_start_delay_none_records_the_start_before_the_task(
+    spool_dir: Path, monkeypatch: pytest.MonkeyPatch, how: str
+) -> None:
     path = spool_job(spool_dir, f"{__name__}.lingers", job_id="sync-job")
     release.set()
-    rec = DatabaseRecorder(start_delay=None)
+    if how == "module":  # for recorders made elsewhere (tests.helpers)
+        monkeypatch.setattr(recorder, "START_DELAY", None)
+        rec = DatabaseRecorder()
+    else:
+        rec = DatabaseRecorder(start_delay=None)
+    assert rec._writer is None
     assert dispatch_file(path, rec).outcome is Outcome.SUCCEEDED
     assert first_lines == [{"label": "sync-job", "run": "running", "result": "RUNNING"}]
     assert JobResult.objects.get(pk="sync-job").status == JobResult.Status.SUCCESSFUL

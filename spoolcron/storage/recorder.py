@@ -43,6 +43,7 @@ Django connections are per thread: the background thread closes its own after ea
 from __future__ import annotations
 
 import collections
+import enum
 import logging
 import os
 import threading
@@ -65,6 +66,10 @@ START_DELAY = 0.05
 """Seconds a task runs before its start is written by the background thread."""
 
 _PENDING, _WRITING, _WRITTEN, _FAILED, _CANCELLED = range(5)
+
+
+class _Default(enum.Enum):
+    START_DELAY = "START_DELAY"
 
 
 @dataclass
@@ -179,7 +184,10 @@ def _start_writer() -> _StartWriter:
 class DatabaseRecorder:
     """Writes through Django's ORM on the default database (see the module doc for when)."""
 
-    def __init__(self, *, start_delay: float | None = START_DELAY) -> None:
+    def __init__(self, *, start_delay: float | _Default | None = _Default.START_DELAY) -> None:
+        # The module's START_DELAY read now, so a test can set it for recorders made elsewhere.
+        if isinstance(start_delay, _Default):
+            start_delay = START_DELAY
         self.start_delay = start_delay
         # Started here, before the job is due, so the first job does not pay for it.
         self._writer = _start_writer() if start_delay is not None else None
