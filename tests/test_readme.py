@@ -64,6 +64,17 @@ def test_the_jobs_example_runs(myapp: Path) -> None:
     assert namespace["spoolcron"].health()["pending"] == 1  # the .delay() one
 
 
+@pytest.mark.django_db(transaction=True)
+def test_the_schedule_many_example_runs(myapp: Path) -> None:
+    from spoolcron.jobs import pending_store
+
+    [example] = [b for b in python_blocks() if "spoolcron.schedule_many(" in b]
+    namespace: dict[str, Any] = {}
+    exec(compile(example, "README.rst", "exec"), namespace)
+    assert len(namespace["jobs"]) == 1000
+    assert pending_store().count() == 1000  # due in a day: all wait in the pending store
+
+
 def test_the_entries_example_passes_the_checks(myapp: Path) -> None:
     from spoolcron.core.entries import collect
 
