@@ -15,7 +15,7 @@ from django.dispatch import receiver
 
 from .exceptions import SpoolcronImproperlyConfigured
 
-__all__ = ["PENDING_STORES", "Settings", "get_settings"]
+__all__ = ["MIN_PENDING_LEASE", "PENDING_STORES", "Settings", "get_settings"]
 
 _DEFAULTS: dict[str, Any] = {
     "SPOOL_DIR": None,
@@ -29,9 +29,13 @@ _DEFAULTS: dict[str, Any] = {
     "PENDING_STORE": "files",
     "PENDING_DIR": None,
     "HORIZON": 5.0,
+    "PENDING_LEASE": 60.0,
 }
 
 PENDING_STORES = ("files", "database")
+
+MIN_PENDING_LEASE = 10.0
+"""The shortest ``PENDING_LEASE``: a mule renews its claims every few seconds."""
 
 
 @dataclass(frozen=True)
@@ -49,6 +53,9 @@ class Settings:
     pending_dir: Path
     horizon: float
     """Jobs due within this many seconds are written straight into the spool directory."""
+    pending_lease: float
+    """How long a host's claim on a job of the database store holds unless its mule renews
+    it; then another host publishes the job again."""
 
 
 def _raw() -> Mapping[str, Any]:
@@ -66,11 +73,11 @@ def _raw() -> Mapping[str, Any]:
     return {**_DEFAULTS, **raw}
 
 
-def _number(raw: Mapping[str, Any], key: str, unit: str = "seconds") -> float:
+def _number(raw: Mapping[str, Any], key: str, unit: str = "seconds", minimum: float = 0.0) -> float:
     value = raw[key]
-    if isinstance(value, bool) or not isinstance(value, int | float) or value < 0:
+    if isinstance(value, bool) or not isinstance(value, int | float) or value < minimum:
         raise SpoolcronImproperlyConfigured(
-            f"SPOOLCRON[{key!r}] must be a number of {unit} >= 0, not {value!r}."
+            f"SPOOLCRON[{key!r}] must be a number of {unit} >= {minimum:g}, not {value!r}."
         )
     return float(value)
 
@@ -110,6 +117,8 @@ def get_settings() -> Settings:
         pending_store=store,
         pending_dir=pending,
         horizon=_number(raw, "HORIZON"),
+        # Mules renew their claims every few seconds: a shorter lease would expire meanwhile.
+        pending_lease=_number(raw, "PENDING_LEASE", minimum=MIN_PENDING_LEASE),
     )
 
 

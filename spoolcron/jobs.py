@@ -283,9 +283,12 @@ def pending_store() -> PendingStore:
 
 def _make_store(conf: Settings) -> PendingStore:
     if conf.pending_store == "database":
+        from .spool.payloads import write_payload
         from .storage.pending import DatabasePendingStore  # models: only once apps are ready
 
-        return DatabasePendingStore(conf.spool_dir, fsync=conf.fsync)
+        return DatabasePendingStore(
+            conf.spool_dir, write=write_payload, fsync=conf.fsync, lease=conf.pending_lease
+        )
     return FilePendingStore(conf.pending_dir, conf.spool_dir, fsync=conf.fsync)
 
 

@@ -17,6 +17,7 @@ def test_defaults(settings: Any) -> None:
     assert conf.failed_dir == Path("/srv/failed")
     assert (conf.fsync, conf.on_commit) == (False, True)
     assert conf.history_retention == timedelta(days=7)
+    assert (conf.pending_store, conf.horizon, conf.pending_lease) == ("files", 5.0, 60.0)
 
 
 @pytest.mark.parametrize(
@@ -31,7 +32,7 @@ def test_defaults(settings: Any) -> None:
             {"SPOOL_DIR": "/x", "SPOOL_DIRS": "/y"},
             "Unknown key 'SPOOL_DIRS' in the SPOOLCRON setting; valid keys are FAILED_DIR, "
             "FSYNC, HISTORY_DAYS, HORIZON, MAX_RETRY_DELAY, MODULES, ON_COMMIT, PENDING_DIR, "
-            "PENDING_STORE, RETRY_BACKOFF, SPOOL_DIR.",
+            "PENDING_LEASE, PENDING_STORE, RETRY_BACKOFF, SPOOL_DIR.",
             id="unknown_key",
         ),
         pytest.param(
@@ -43,6 +44,11 @@ def test_defaults(settings: Any) -> None:
             {"SPOOL_DIR": "/x", "HISTORY_DAYS": -1},
             "SPOOLCRON['HISTORY_DAYS'] must be a number of days >= 0, not -1.",
             id="negative_days",
+        ),
+        pytest.param(
+            {"SPOOL_DIR": "/x", "PENDING_LEASE": 3},
+            "SPOOLCRON['PENDING_LEASE'] must be a number of seconds >= 10, not 3.",
+            id="lease_too_short",
         ),
         pytest.param(
             {"SPOOL_DIR": "/x", "MODULES": "myapp.schedules"},

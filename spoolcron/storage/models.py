@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from django.db import models
 
-__all__ = ["FailedJob", "FireClaim", "PendingJob", "PeriodicEntry", "Run"]
+__all__ = ["FailedJob", "FireClaim", "PendingJob", "PeriodicEntry", "Run", "WaitingJob"]
 
 
 class FireClaim(models.Model):
@@ -160,3 +160,43 @@ class JobResult(models.Model):
     @property
     def is_finished(self) -> bool:
         return self.status in (self.Status.SUCCESSFUL, self.Status.FAILED)
+
+
+class WaitingJob(models.Model):
+    """A job of the ``database`` pending store (spoolcron.storage.pending), read and written
+    only there: it waits until it comes due, then a host's mule claims it, writes its spool
+    file and holds the claim (a lease it renews) until the job settles and the row goes.
+
+    Times are float Unix times, not DateTimeFields: exact to the microsecond and free of any
+    USE_TZ conversion, compared as numbers by every host.
+    """
+
+    job_id = models.CharField(max_length=64, primary_key=True)
+    task = models.CharField(max_length=255)
+    entry = models.CharField(max_length=200, blank=True)
+    attempt = models.PositiveIntegerField(default=1)
+    due = models.FloatField()
+    # The payload as the spool file's body carries it (UTF-8 JSON).
+    body = models.TextField()
+    # "<host>:<spool dir digest>:<pid>:<token>" of the mule that published the job, and
+    # until when its claim holds unless renewed. Unclaimed: claimed_by null; a row whose
+    # claimed_until has passed may be claimed by anyone.
+    claimed_by = models.CharField(max_length=255, null=True, blank=True)
+    claimed_until = models.FloatField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["due", "job_id"]
+        indexes = [
+            # The claim query (due <= until, claimable, soonest first), next_due and listings.
+            models.Index(fields=["due", "job_id"], name="spoolcron_waiting_due"),
+            # Lease renewals and restarts look up a host's claims: only claimed rows.
+            models.Index(
+                fields=["claimed_by"],
+                name="spoolcron_waiting_claimed",
+                condition=models.Q(claimed_by__isnull=False),
+            ),
+        ]
+        verbose_name = "waiting job"
+
+    def __str__(self) -> str:
+        return f"{self.task} {self.job_id} due {self.due:.6f}"
