@@ -134,8 +134,10 @@ class CronSets:
         if mode == 0:
             return True
         if mode == 1:
-            return self._in_days(day)
+            return day.day in self._days or (bool(self._day_specials) and self._in_days(day))
         if mode == 2:
+            if not self._weekday_specials:  # the common case, without a method call
+                return (day.weekday() + 1) % 7 in self._weekdays
             return self._in_weekdays(day)
         return self._in_days(day) or self._in_weekdays(day)
 
