@@ -20,6 +20,7 @@ spoolcron.E012     uWSGI's --spooler is not SPOOLCRON["SPOOL_DIR"]
 spoolcron.E013     uWSGI runs without a spooler
 spoolcron.W014     no spoolcron mule, and --spooler-frequency is coarser than an entry
 spoolcron.W015     USE_TZ is off
+spoolcron.E016     jobs wait in the pending store the PENDING_STORE setting does not use
 =================  ===========================================================
 
 The Tasks framework backend (run by ``SpoolerBackend.check()``, so also without spoolcron in
@@ -32,8 +33,9 @@ spoolcron.E022     the backend writes where no uWSGI spooler looks
 =================  ===========================================================
 
 The server checks look at uWSGI's options only inside a uWSGI process; ``manage.py check``
-elsewhere runs the others. The spoolcron mule runs all of them when it starts and stops
-uWSGI on an error.
+elsewhere runs the others. E016 reads the database's table of waiting jobs only inside uWSGI
+or when asked to look at databases (``manage.py check --database default``, ``migrate``).
+The spoolcron mule runs all of them when it starts and stops uWSGI on an error.
 """
 
 from __future__ import annotations
@@ -49,14 +51,17 @@ from django.apps import AppConfig, apps
 from django.conf import settings
 from django.core.checks import CheckMessage, Error, Warning, register
 from django.core.exceptions import ImproperlyConfigured
+from django.db import DatabaseError, router, transaction
 
 from .conf import get_settings
 from .core.entries import collect
+from .spool.pending import FilePendingStore
 
 __all__ = [
     "ServerOptions",
     "check_backend",
     "check_entries",
+    "check_pending_store",
     "check_server",
     "check_settings",
     "server_options",
@@ -163,6 +168,52 @@ def check_settings(
             )
         )
     return messages
+
+
+@register("spoolcron")
+def check_pending_store(
+    app_configs: Sequence[AppConfig] | None = None,
+    *,
+    databases: Sequence[str] | None = None,
+    server: ServerOptions | None = None,
+    **kwargs: Any,
+) -> list[CheckMessage]:
+    """E016: jobs left in the store that PENDING_STORE no longer names would never run."""
+    try:
+        conf = get_settings()
+    except ImproperlyConfigured:
+        return []  # reported as E010
+    if conf.pending_store == "database":
+        try:
+            count = FilePendingStore(conf.pending_dir, conf.spool_dir).count()
+        except OSError:
+            return []
+        place = f"the files store's directory {str(conf.pending_dir)!r}"
+        other = "files"
+    else:
+        from .storage.models import WaitingJob  # models: only once apps are ready
+
+        alias = router.db_for_read(WaitingJob)
+        inside_uwsgi = (server or server_options()) is not None
+        if not inside_uwsgi and (databases is None or alias not in databases):
+            return []  # a plain `manage.py check` touches no database
+        try:
+            with transaction.atomic(using=alias):
+                count = WaitingJob.objects.using(alias).count()
+        except DatabaseError:
+            return []  # no table yet (before migrate) or no database: nothing waits there
+        place = f"the database table {WaitingJob._meta.db_table!r}"
+        other = "database"
+    if not count:
+        return []
+    return [
+        Error(
+            f"SPOOLCRON['PENDING_STORE'] is {conf.pending_store!r} but {count} job(s) still "
+            f"wait in {place}, where no mule publishes them; set it back to {other!r} until "
+            "they have run.",
+            id="spoolcron.E016",
+        )
+    ]
 
 
 def _smallest_period(entries: Sequence[Any]) -> float | None:

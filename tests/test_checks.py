@@ -5,9 +5,10 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+import pytest
 from django.core import checks
 
-from spoolcron.checks import ServerOptions, check_server, check_settings
+from spoolcron.checks import ServerOptions, check_pending_store, check_server, check_settings
 
 
 def ids(messages: list[checks.CheckMessage]) -> list[str | None]:
@@ -95,3 +96,59 @@ def test_w014_frequency_too_coarse_without_the_mule(spool_dir: Path, settings: A
     )
     # With the mule, the frequency is only a fallback.
     assert check_server(server=server(spool_dir, frequency=30, mule=True)) == []
+
+
+def e016(store: str, count: int, place: str, back: str) -> tuple[str, str]:
+    return (
+        "spoolcron.E016",
+        f"SPOOLCRON['PENDING_STORE'] is {store!r} but {count} job(s) still wait in {place}, "
+        f"where no mule publishes them; set it back to {back!r} until they have run.",
+    )
+
+
+def test_e016_database_store_with_jobs_left_in_the_files_store(
+    tmp_path: Path, settings: Any
+) -> None:
+    from spoolcron.core.payload import Payload, encode_body
+    from spoolcron.spool.pending import FilePendingStore
+
+    pending = tmp_path / "pending"
+    settings.SPOOLCRON = {"SPOOL_DIR": str(tmp_path / "spool"), "PENDING_STORE": "database"}
+    assert check_pending_store() == []
+    jobs = [Payload(task="t", job_id=f"j{n}", run_after=2e9 + n) for n in range(2)]
+    FilePendingStore(pending, tmp_path / "spool").add([(p, encode_body(p)) for p in jobs])
+    [message] = check_pending_store()
+    assert (message.id, message.msg) == e016(
+        "database", 2, f"the files store's directory {str(pending)!r}", "files"
+    )
+
+
+@pytest.mark.django_db
+def test_e016_files_store_with_jobs_left_in_the_database(tmp_path: Path, settings: Any) -> None:
+    from spoolcron.models import WaitingJob
+
+    settings.SPOOLCRON = {"SPOOL_DIR": str(tmp_path / "spool")}
+    assert check_pending_store(databases=["default"]) == []
+    WaitingJob.objects.create(job_id="j1", task="t", due=2e9, body="{}")
+    [message] = check_pending_store(databases=["default"])
+    assert (message.id, message.msg) == e016(
+        "files", 1, "the database table 'spoolcron_waitingjob'", "database"
+    )
+    # Inside uWSGI (the mule's checks) too; a plain `manage.py check` reads no database.
+    assert [m.id for m in check_pending_store(server=server(tmp_path))] == ["spoolcron.E016"]
+    assert check_pending_store() == []
+
+
+@pytest.mark.django_db
+def test_e016_skips_a_database_it_cannot_read(
+    tmp_path: Path, settings: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from django.db import DatabaseError
+    from django.db.models import QuerySet
+
+    def broken(self: object) -> int:
+        raise DatabaseError("no such table: spoolcron_waitingjob")
+
+    settings.SPOOLCRON = {"SPOOL_DIR": str(tmp_path / "spool")}
+    monkeypatch.setattr(QuerySet, "count", broken)
+    assert check_pending_store(databases=["default"]) == []
