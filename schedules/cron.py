@@ -88,9 +88,10 @@ class Cron(Schedule):
     """A cron line: 5 fields (minute hour day-of-month month day-of-week), or 6 with a
     seconds field first (the Quartz/Spring convention), or an alias such as ``@daily``.
 
-    Month and day names are accepted; when both day fields are restricted, a day matching
-    either one fires (POSIX cron). Lines whose hour field is ``*`` follow absolute time across
-    DST changes; the others follow the wall clock.
+    The dialect is the README's ("Cron lines"): names, ``L``, ``LW``, ``15W``, ``5#3``,
+    ``L5``; when both day fields are restricted (their sets, whatever the spelling), a day
+    matching either one fires (POSIX cron). Lines whose hours are all 24 follow absolute time
+    across DST changes; the others follow the wall clock.
     """
 
     __slots__ = ("_engine", "_expression")
