@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import pickle
-from datetime import datetime
+from datetime import UTC, datetime
 
 import pytest
 
@@ -530,3 +530,15 @@ def test_error_survives_pickling() -> None:
 
     assert str(copy) == str(caught.value)
     assert (copy.text, copy.position, copy.hint) == ("every 5 secnds", 8, "did you mean 'seconds'?")
+
+
+def test_interval_constructor_refuses_more_than_100_years() -> None:
+    with pytest.raises(schedules.ScheduleError) as caught:
+        schedules.Interval(hours=876_601)
+
+    assert str(caught.value) == (
+        "Cannot parse schedule 'Interval(seconds=0, minutes=0, hours=876601)': the period is "
+        "more than 100 years; use at most 876,600 hours, or 'once at' a date-time for a job "
+        "that runs once."
+    )
+    assert schedules.Interval(hours=876_600).next_after(datetime(9980, 1, 1, tzinfo=UTC)) is None
