@@ -16,7 +16,9 @@ import math
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Literal
+from typing import Any, Literal
+
+from django.utils import timezone
 
 import schedules
 from schedules.zones import zone_name
@@ -51,6 +53,23 @@ class UpcomingRun:
     """The spool file's job id when the run is already in the spool directory."""
     attempt: int = 1
 
+    def as_dict(self, now: datetime) -> dict[str, Any]:
+        """JSON-ready: ``when`` in ISO 8601 in the current time zone, ``in_seconds`` counted
+        from ``now``."""
+        return {
+            "when": timezone.localtime(self.when).isoformat(),
+            "in_seconds": round((self.when - now).total_seconds(), 3),
+            "name": self.name,
+            "task": self.task,
+            "schedule": self.schedule,
+            "expression": self.expression,
+            "zone": self.zone,
+            "source": self.source,
+            "entry": self.entry,
+            "job_id": self.job_id,
+            "attempt": self.attempt,
+        }
+
 
 @dataclass(frozen=True)
 class Upcoming:
@@ -61,6 +80,17 @@ class Upcoming:
     """Whether more runs follow (within ``until``) than ``count`` allowed."""
     now: datetime
     until: datetime | None
+
+    def as_dict(self) -> dict[str, Any]:
+        """JSON-ready: times in ISO 8601 in the current time zone, each run's ``in_seconds``
+        counted from ``now``."""
+        until = None if self.until is None else timezone.localtime(self.until).isoformat()
+        return {
+            "now": timezone.localtime(self.now).isoformat(),
+            "until": until,
+            "runs": [run.as_dict(self.now) for run in self.runs],
+            "more": self.more,
+        }
 
 
 def _describe(entry: ResolvedEntry) -> str:

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from datetime import datetime
+from typing import Any
 
 from django.db import DatabaseError
 from django.db.models import Max, OuterRef, Subquery
+from django.utils import timezone
 
 import schedules
 from schedules.zones import zone_name
@@ -50,6 +52,30 @@ class EntryInfo:
     next_fires: tuple[datetime, ...] = ()
     """The first ``fires`` fires after now (``list_entries(fires=)``); empty if none."""
 
+    def as_dict(self) -> dict[str, Any]:
+        """JSON-ready, times in ISO 8601 in the current time zone (``next_fires`` left out)."""
+
+        def iso(value: datetime | None) -> str | None:
+            return None if value is None else timezone.localtime(value).isoformat()
+
+        return {
+            "name": self.name,
+            "task": self.task,
+            "expression": self.expression,
+            "description": self.description,
+            "zone": self.zone,
+            "misfire": self.misfire,
+            "misfire_limit": self.misfire_limit,
+            "grace": self.grace,
+            "overlap": self.overlap,
+            "enabled": self.enabled,
+            "module": self.module,
+            "last_fire": iso(self.last_fire),
+            "next_fire": iso(self.next_fire),
+            "last_outcome": self.last_outcome,
+            "last_run": iso(self.last_run),
+        }
+
 
 @dataclass(frozen=True)
 class EntriesReport:
@@ -57,6 +83,14 @@ class EntriesReport:
     problems: list[Problem]
     ledger_error: str | None = None
     """Why the ledger could not be read (e.g. not migrated); last fires are then unknown."""
+
+    def as_dict(self) -> dict[str, Any]:
+        """JSON-ready: the entries' ``as_dict()``, the problems' fields, the ledger error."""
+        return {
+            "entries": [entry.as_dict() for entry in self.entries],
+            "problems": [asdict(problem) for problem in self.problems],
+            "ledger_error": self.ledger_error,
+        }
 
 
 def _last_fires() -> dict[str, datetime]:

@@ -11,6 +11,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, overload
 
+from django.utils import timezone
+
 from ..conf import get_settings
 from ..core.payload import Payload, job_file_prefix
 from ..core.registry import get_task
@@ -58,6 +60,22 @@ class PendingJob:
     meta: dict[str, Any] = field(default_factory=dict)
     """``{"entry_manual_run": NAME}`` for a run of an entry enqueued by hand."""
 
+    def as_dict(self) -> dict[str, Any]:
+        """JSON-ready: ``due`` in ISO 8601 in the current time zone, ``path`` a str or None.
+
+        ``place`` is left out for now: ``manage.py spoolcron jobs --json`` prints this and
+        tests/test_command.py pins its keys.
+        """
+        return {
+            "id": self.id,
+            "task": self.task,
+            "due": timezone.localtime(self.due).isoformat(),
+            "status": self.status,
+            "attempt": self.attempt,
+            "entry": self.entry,
+            "path": None if self.path is None else str(self.path),
+        }
+
 
 @dataclass(frozen=True)
 class FailedJob:
@@ -77,6 +95,19 @@ class FailedJob:
     task: str | None = None
     attempt: int | None = None
     entry: str | None = None
+
+    def as_dict(self) -> dict[str, Any]:
+        """JSON-ready: ``failed_at`` in ISO 8601 in the current time zone, ``path`` a str."""
+        return {
+            "id": self.id,
+            "task": self.task,
+            "attempt": self.attempt,
+            "entry": self.entry,
+            "failed_at": timezone.localtime(self.failed_at).isoformat(),
+            "reason": self.reason,
+            "error": self.error,
+            "path": str(self.path),
+        }
 
 
 def _pending_job(payload: Payload, path: Path | None, place: str) -> PendingJob:

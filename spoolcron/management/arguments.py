@@ -1,0 +1,207 @@
+"""The command line of ``manage.py spoolcron``: its subcommands, their options and help texts.
+
+Bad arguments are one line on stderr and exit status 2, not argparse's usage block.
+"""
+
+from __future__ import annotations
+
+import argparse
+import textwrap
+from typing import Any, NoReturn
+
+from django.core.management.base import CommandError, CommandParser, DjangoHelpFormatter
+
+__all__ = ["EXAMPLES", "HelpFormatter", "Parser", "add_subcommands"]
+
+EXAMPLES = """\
+examples:
+  %(prog)s upcoming                       the next 20 runs, periodic and one-off
+  %(prog)s upcoming --until tomorrow --count 100
+  %(prog)s entries                        every entry, its last and next fire
+  %(prog)s jobs --failed                  jobs that failed their last attempt
+  %(prog)s retry JOB_ID                   put a failed job back, due now
+  %(prog)s health --max-overdue 120       exit status 1 when unhealthy
+  %(prog)s uwsgi-config > uwsgi.ini       the uWSGI options this project needs
+
+Every subcommand has --help.
+"""
+
+WHEN_HELP = (
+    "an ISO date-time (2026-12-24T18:00, in TIME_ZONE unless it has an offset) or "
+    "+90s, +15m, +2h, +3d, +1w, now, today (the coming midnight), tomorrow"
+)
+
+
+class HelpFormatter(DjangoHelpFormatter, argparse.RawDescriptionHelpFormatter):
+    """Django's option order, and descriptions and examples printed as written."""
+
+
+class Parser(CommandParser):
+    """Bad arguments: one line on stderr and exit status 2, not argparse's usage block."""
+
+    def error(self, message: str) -> NoReturn:
+        if self.called_from_command_line:
+            self.exit(2, f"{self.prog}: error: {message} (see --help)\n")
+        raise CommandError(f"Error: {message}", returncode=2)
+
+
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected a whole number >= 1, not {text!r}")
+    return value
+
+
+def _seconds(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        value = -1.0
+    if not 0 <= value < float("inf"):
+        raise argparse.ArgumentTypeError(f"expected a number of seconds >= 0, not {text!r}")
+    return value
+
+
+def _accept_base_options(parser: argparse.ArgumentParser) -> None:
+    # `manage.py spoolcron upcoming --no-color` should work, not only
+    # `manage.py spoolcron --no-color upcoming`: accept Django's options after the
+    # subcommand too, hidden from its help, without overriding the values given before.
+    hidden: dict[str, Any] = {"default": argparse.SUPPRESS, "help": argparse.SUPPRESS}
+    parser.add_argument("-v", "--verbosity", type=int, choices=[0, 1, 2, 3], **hidden)
+    parser.add_argument("--settings", **hidden)
+    parser.add_argument("--pythonpath", **hidden)
+    for flag in ("--traceback", "--no-color", "--force-color"):
+        parser.add_argument(flag, action="store_true", **hidden)
+
+
+def add_subcommands(parser: CommandParser) -> None:
+    """Declare every subcommand on ``parser``; the chosen one is ``options["action"]``."""
+    subparsers = parser.add_subparsers(
+        dest="action",
+        metavar="SUBCOMMAND",
+        title="subcommands",
+        required=True,
+        parser_class=Parser,
+    )
+
+    def add(name: str, summary: str, description: str) -> argparse.ArgumentParser:
+        sub = subparsers.add_parser(
+            name,
+            help=summary,
+            description=textwrap.fill(description, 79),
+            formatter_class=HelpFormatter,
+        )
+        _accept_base_options(sub)
+        return sub
+
+    sub = add(
+        "upcoming",
+        "the next runs of the periodic entries and the one-off jobs, in time order",
+        "The next runs of every enabled periodic entry, merged in time order with the "
+        "one-off jobs waiting in the spool directory. Times are in TIME_ZONE.",
+    )
+    sub.add_argument(
+        "--count",
+        type=_positive_int,
+        default=20,
+        metavar="N",
+        help="how many runs to list (default: 20)",
+    )
+    sub.add_argument("--until", metavar="WHEN", help=f"list nothing later: {WHEN_HELP}")
+    sub.add_argument("--entry", metavar="NAME", help="only this entry's runs")
+    sub.add_argument("--json", action="store_true", help="print JSON instead of a table")
+
+    sub = add(
+        "entries",
+        "every declared entry with its policies, last fire, next fire and last outcome",
+        "Every entry the schedules modules declare, with what the ledger knows about it. "
+        "Exits with status 1 if an entry has a problem (they are listed).",
+    )
+    sub.add_argument("--json", action="store_true", help="print JSON instead of text")
+
+    sub = add(
+        "jobs",
+        "the jobs waiting in the spool directory, or the failed ones",
+        "The jobs in the spool directory (one-off jobs, retries and periodic fires not "
+        "yet run), or with --failed the files in the failed directory and why.",
+    )
+    sub.add_argument("--failed", action="store_true", help="list the failed directory instead")
+    sub.add_argument("--json", action="store_true", help="print JSON instead of a table")
+
+    sub = add(
+        "cancel",
+        "remove a pending job",
+        "Remove a pending job from the spool directory. Exits with status 1 when no such "
+        "job is pending or a spooler is running it.",
+    )
+    sub.add_argument("job_id", metavar="JOB_ID", help="the job's id (see `jobs`)")
+
+    sub = add(
+        "retry",
+        "put a failed job back in the spool, due now",
+        "Put a job from the failed directory back in the spool directory as attempt 1, "
+        "due now, and remove its failed file and reason.",
+    )
+    sub.add_argument("job_id", metavar="JOB_ID", help="the job's id (see `jobs --failed`)")
+
+    sub = add(
+        "run",
+        "enqueue one run of an entry now",
+        "Enqueue one run of an entry now, as a one-off job with the entry's task and "
+        "arguments (disabled entries too). The spooler runs it.",
+    )
+    sub.add_argument("entry", metavar="ENTRY", help="the entry's name (see `entries`)")
+
+    sub = add(
+        "run-due",
+        "run the due jobs in this process, without uWSGI",
+        "Run the jobs of the spool directory that are due, in this process and oldest "
+        "first, as the spooler would: for development machines, test suites and CI. "
+        "Exits with status 1 if a job failed.",
+    )
+    sub.add_argument("--until", metavar="WHEN", help=f"also run jobs due by then, now: {WHEN_HELP}")
+    sub.add_argument("--json", action="store_true", help="print JSON instead of a table")
+
+    sub = add(
+        "health",
+        "a verdict for monitoring probes; exit status 1 when unhealthy",
+        "Pending, overdue and failed jobs and whether a spooler is attached. Unhealthy, "
+        "with exit status 1, when no spooler is attached (no fresh heartbeat from the "
+        "spoolcron mule), a job is overdue by more than --max-overdue seconds, or jobs "
+        "are in the failed directory.",
+    )
+    sub.add_argument(
+        "--max-overdue",
+        type=_seconds,
+        default=60.0,
+        metavar="SECONDS",
+        help="how late a job may be before it counts as overdue (default: 60)",
+    )
+    sub.add_argument("--json", action="store_true", help="print JSON instead of text")
+
+    sub = add(
+        "uwsgi-config",
+        "print the uWSGI options this project needs, as an ini file",
+        "Print the uWSGI options this project needs, each with a comment saying why: "
+        "the spooler directory, the spoolcron imports, the mule, the settings module.",
+    )
+    listen = sub.add_mutually_exclusive_group()
+    listen.add_argument(
+        "--http",
+        metavar="ADDRESS",
+        default="127.0.0.1:8000",
+        help="serve HTTP here with uWSGI's router (default: 127.0.0.1:8000)",
+    )
+    listen.add_argument(
+        "--socket", metavar="ADDRESS", help="speak the uwsgi protocol here, behind nginx"
+    )
+    sub.add_argument(
+        "--processes",
+        type=_positive_int,
+        default=4,
+        metavar="N",
+        help="web workers (default: 4)",
+    )
