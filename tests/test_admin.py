@@ -333,13 +333,15 @@ def test_no_jobs_and_no_directories(
     dirs: tuple[Path, Path], root: Client, settings: Any, tmp_path: Path
 ) -> None:
     page = text(root.get(PENDING_URL))
-    assert "No job is waiting in the spool directory." in page
+    assert "No job is waiting in the spool directory or the pending store." in page
     assert "Cancel the selected jobs" not in page
     assert "No job is in the failed directory." in text(root.get(FAILED_URL))
     # Before uWSGI or the first job created them.
     missing = tmp_path / "not-yet"
     settings.SPOOLCRON = {"SPOOL_DIR": str(missing / "spool"), "FAILED_DIR": str(missing / "f")}
-    assert "No job is waiting in the spool directory." in text(root.get(PENDING_URL))
+    assert "No job is waiting in the spool directory or the pending store." in text(
+        root.get(PENDING_URL)
+    )
     assert "No job is in the failed directory." in text(root.get(FAILED_URL))
     assert not missing.exists()
 

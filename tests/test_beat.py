@@ -16,6 +16,7 @@ import pytest
 import schedules
 from spoolcron.core.beat import Beat, fire_job_id, recent_fires
 from spoolcron.core.entries import ResolvedEntry
+from spoolcron.core.payload import due_of, spool_at
 from spoolcron.spool import files
 from spoolcron.spool.payloads import SpoolFireWriter
 from tests.helpers import Clock, MemoryLedger, resolved_entry
@@ -44,7 +45,9 @@ def test_fires_are_written_lead_seconds_ahead_due_at_the_fire_time(tmp_path: Pat
     assert fire_times(tmp_path) == [T0 + 5]
     [path] = files.list_files(tmp_path)
     assert path.name == f"uwsgi_spoolfile_on_spoolcron_{fire_job_id('e', T0 + 5)}_1"
-    assert files.read(path).at == T0 + 5
+    fired = files.read(path)
+    # Due at the fire time exactly; its `at` a second earlier (core.payload.spool_at).
+    assert (due_of(fired.args, fired.at), fired.at) == (T0 + 5, spool_at(T0 + 5))
     body = json.loads(files.read(path).body)
     assert (body["entry"], body["args"], body["meta"]) == ("e", ["e"], {"overlap": "skip"})
 

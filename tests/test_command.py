@@ -269,11 +269,11 @@ def test_jobs_lists_pending_and_running_jobs(valid: tuple[Path, Path]) -> None:
         out, _ = spoolcron_command("jobs")
         document = json.loads(spoolcron_command("jobs", "--json")[0])
     assert out.splitlines() == [
-        "ID     TASK                        DUE" + " " * 36 + "STATUS   ATTEMPT  ENTRY",
+        "ID     TASK                        DUE" + " " * 36 + "STATUS   PLACE  ATTEMPT  ENTRY",
         "job-b  tests.testapp.tasks.record  Mon 2026-11-23 11:59:37 UTC  30 s ago  "
-        "running  2        -",
+        "running  spool  2        -",
         "job-a  tests.testapp.tasks.record  Mon 2026-11-23 13:00:07 UTC  in 1 h    "
-        "pending  1        -",
+        "pending  spool  1        -",
     ]
     assert document["jobs"][1] == {
         "id": "job-a",
@@ -282,12 +282,16 @@ def test_jobs_lists_pending_and_running_jobs(valid: tuple[Path, Path]) -> None:
         "status": "pending",
         "attempt": 1,
         "entry": None,
+        "place": "spool",
         "path": str(spool / "uwsgi_spoolfile_on_spoolcron_job-a_1"),
     }
 
 
 def test_jobs_when_there_are_none(spool_dirs: tuple[Path, Path]) -> None:
-    assert spoolcron_command("jobs") == ("No job is waiting in the spool directory.\n", "")
+    assert spoolcron_command("jobs") == (
+        "No job is waiting in the spool directory or the pending store.\n",
+        "",
+    )
     assert spoolcron_command("jobs", "--failed") == ("No job is in the failed directory.\n", "")
     assert json.loads(spoolcron_command("jobs", "--failed", "--json")[0]) == {"failed": []}
 

@@ -23,6 +23,7 @@ from django.utils import timezone
 import spoolcron
 import tests.schedule_modules.valid  # noqa: F401  (registers its @periodic entry)
 from spoolcron._tasks_compat import TaskResultStatus, task_backends
+from spoolcron.core.payload import due_of, spool_at
 from spoolcron.models import FireClaim, JobResult, Run
 from spoolcron.runtime.dispatch import Outcome
 from spoolcron.spool import codec, files
@@ -77,7 +78,9 @@ def test_a_one_off_job_runs_and_is_recorded_in_local_time(spool_dir: Path, runs:
     due = round(time.time() - 3, 3)
     # A naive run_after is local time when USE_TZ is off.
     job = spoolcron.schedule(tasks.record, ["naive"], run_after=local(due))
-    assert the_file(spool_dir).at == pytest.approx(due, abs=SLACK)
+    file = the_file(spool_dir)
+    assert due_of(file.args, file.at) == pytest.approx(due, abs=SLACK)
+    assert file.at == spool_at(due_of(file.args, file.at))
     assert job.run_after.timestamp() == pytest.approx(due, abs=SLACK)
     assert job.status == "pending"
 
@@ -140,7 +143,7 @@ def test_a_retry_is_recorded_in_local_time(spool_dir: Path, runs: Runs) -> None:
     assert job.status == "pending"
 
     second = the_file(spool_dir)
-    assert second.at == pytest.approx(retry_at, abs=SLACK)
+    assert due_of(second.args, second.at) == pytest.approx(retry_at, abs=SLACK)
     assert run_spool_file(second, now=lambda: retry_at).outcome is Outcome.SUCCEEDED
     done = Run.objects.get(attempt=2)
     assert done.outcome == "succeeded"
@@ -213,7 +216,8 @@ def test_the_beat_enqueues_through_the_database_ledger(tmp_path: Path, runs: Run
     beat.tick()
     assert DatabaseLedger().last_fires() == {"decorated": SUMMER + 60.0}
     [path] = files.list_files(tmp_path)
-    assert files.read(path).at == SUMMER + 60.0
+    fired = files.read(path)
+    assert (due_of(fired.args, fired.at), fired.at) == (SUMMER + 60.0, spool_at(SUMMER + 60.0))
     fire = FireClaim.objects.exclude(job_id="").get()
     assert fire.fire_time == datetime(2026, 7, 1, 12, 1)
 
@@ -246,7 +250,8 @@ def test_the_tasks_backend_takes_a_naive_run_after(spool_dir: Path, runs: Runs) 
     due = round(time.time() + 3, 3)
     when = local(due)
     result = framework_tasks.add.using(run_after=when).enqueue(1, 1)
-    assert the_file(spool_dir).at == pytest.approx(due, abs=SLACK)
+    file = the_file(spool_dir)
+    assert due_of(file.args, file.at) == pytest.approx(due, abs=SLACK)
     assert run_due() == []  # not due yet
     assert task_backends["default"].get_result(result.id).task.run_after == when
     [ran] = run_due(until=due)

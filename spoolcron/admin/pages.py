@@ -245,11 +245,13 @@ class PendingJobAdmin(_PageAdmin):
     search_help = "job id, task or entry"
 
     def page_context(self, request: HttpRequest, query: str, now: datetime) -> dict[str, Any]:
-        jobs = [
-            j
-            for j in operations.pending()
-            if _matches(query, j.id, j.task, j.entry, str(j.meta.get(META_MANUAL_RUN) or ""))
-        ]
+        jobs: Sequence[operations.PendingJob] = operations.PendingList()
+        if query:  # searching reads every job; a plain page reads only its own
+            jobs = [
+                j
+                for j in jobs
+                if _matches(query, j.id, j.task, j.entry, str(j.meta.get(META_MANUAL_RUN) or ""))
+            ]
         context = self.paginate(request, jobs)
         page: Page[operations.PendingJob] = context["page"]
         context["rows"] = [
@@ -263,6 +265,7 @@ class PendingJobAdmin(_PageAdmin):
             for j in page.object_list
         ]
         context["spool_dir"] = get_settings().spool_dir
+        context["store"] = get_settings().pending_store
         return context
 
     def act(self, request: HttpRequest, action: str) -> None:

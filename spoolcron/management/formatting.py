@@ -190,10 +190,10 @@ class Output:
             self.json({"jobs": [job.as_dict() for job in jobs]})
             return
         if not jobs:
-            self.stdout.write("No job is waiting in the spool directory.")
+            self.stdout.write("No job is waiting in the spool directory or the pending store.")
             return
         self.table(
-            ["ID", "TASK", "DUE", "", "STATUS", "ATTEMPT", "ENTRY"],
+            ["ID", "TASK", "DUE", "", "STATUS", "PLACE", "ATTEMPT", "ENTRY"],
             [
                 [
                     j.id,
@@ -201,6 +201,7 @@ class Output:
                     self.local(j.due),
                     relative((j.due - now).total_seconds()),
                     j.status,
+                    j.place,
                     str(j.attempt),
                     j.entry or "-",
                 ]

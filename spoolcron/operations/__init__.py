@@ -14,6 +14,7 @@ from .health import HealthReport, health, health_report
 from .jobs import (
     FailedJob,
     PendingJob,
+    PendingList,
     cancel_job,
     delete_failed,
     failed_jobs,
@@ -31,6 +32,7 @@ __all__ = [
     "FailedJob",
     "HealthReport",
     "PendingJob",
+    "PendingList",
     "cancel_job",
     "delete_failed",
     "failed_jobs",

@@ -61,11 +61,8 @@ class PendingJob:
     """``{"entry_manual_run": NAME}`` for a run of an entry enqueued by hand."""
 
     def as_dict(self) -> dict[str, Any]:
-        """JSON-ready: ``due`` in ISO 8601 in the current time zone, ``path`` a str or None.
-
-        ``place`` is left out for now: ``manage.py spoolcron jobs --json`` prints this and
-        tests/test_command.py pins its keys.
-        """
+        """JSON-ready: ``due`` in ISO 8601 in the current time zone, ``path`` a str or None
+        (None while the job waits in the pending store)."""
         return {
             "id": self.id,
             "task": self.task,
@@ -73,6 +70,7 @@ class PendingJob:
             "status": self.status,
             "attempt": self.attempt,
             "entry": self.entry,
+            "place": self.place,
             "path": None if self.path is None else str(self.path),
         }
 
