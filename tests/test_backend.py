@@ -40,9 +40,9 @@ from spoolcron.core.entries import Entry, _resolve
 from spoolcron.core.payload import Payload
 from spoolcron.core.registry import resolve_task
 from spoolcron.exceptions import InvalidArguments
+from spoolcron.jobs import pending_store
 from spoolcron.models import JobResult
 from spoolcron.runtime.dispatch import Outcome
-from spoolcron.jobs import pending_store
 from spoolcron.spool import codec, files
 from spoolcron.spool.payloads import write_payload
 from tests.conftest import Runs

@@ -10,8 +10,8 @@ from pathlib import Path
 import pytest
 
 import spoolcron
-from spoolcron.runtime.dispatch import Outcome
 from spoolcron.jobs import pending_store
+from spoolcron.runtime.dispatch import Outcome
 from spoolcron.spool import files
 from tests.conftest import Runs
 from tests.helpers import run_due
