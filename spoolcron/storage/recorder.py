@@ -9,25 +9,28 @@ payload, see ``results.running_row``), and the start is written after the task h
 
 * a task still running ``start_delay`` seconds (50 ms) after it started gets its "running"
   ``Run`` row and its RUNNING ``JobResult`` row from this process's background thread, in one
-  transaction; its end is written when it returns, as before;
+  transaction, within ``IDLE_LOOK`` (250 ms) more: nothing wakes that thread as the task
+  starts, since on a busy machine the thread taking the GIL (and a CPU) then delayed first
+  lines by milliseconds; its end is written when it returns, as before;
 * a task that returns before then gets its start and its end written together, in ONE
   transaction, after it returned (a task that ends that fast was never seen running).
 
 What each guarantee becomes:
 
 * **Overlap** (``overlap="skip"``): a periodic entry fires at most once a second, and a run
-  that lasts has its "running" row committed 50 ms after it began, so the next fire's check
-  (which still reads the history before its task starts) sees it. A run whose row is not
-  written yet is one that began less than 50 ms before: only a fire of the same entry due
-  within that window could miss it -- a missed fire caught up at once beside the run of the
-  next one, with ``--spooler-processes`` above 1 (one spooler runs files one after another).
-  The check always read before it wrote, with no lock: that race existed already, shorter.
-* **Job.status "running"** and the RUNNING result: from 50 ms into the run; a task that ends
-  sooner goes from waiting to its end.
+  that lasts has its "running" row committed at most 300 ms after it began, so the next
+  fire's check (which still reads the history before its task starts) sees it. A run whose
+  row is not written yet is one that began less than that before: only a fire of the same
+  entry due within that window could miss it -- a missed fire caught up at once beside the
+  run of the next one, with ``--spooler-processes`` above 1 (one spooler runs files one after
+  another). The check always read before it wrote, with no lock: that race existed already,
+  shorter.
+* **Job.status "running"** and the RUNNING result: from 50-300 ms into the run; a task that
+  ends sooner goes from waiting to its end.
 * **Runs killed mid-run are closed on the next attempt** (``history.mark_interrupted``): a run
-  killed after its row was written is closed as before; one killed within its first 50 ms
-  left no row, so no run is left "running" for it (the start counter of the spool file still
-  counts the start, and the job runs again).
+  killed after its row was written is closed as before; one killed before that left no
+  row, so no run is left "running" for it (the start counter of the spool file still counts
+  the start, and the job runs again).
 * **Ends written later when the database was away** (``history._unrecorded``): unchanged for
   runs whose start was written. A run written whole at its end was never "running" in the
   database, so it cannot be taken for one its process abandoned; if that one transaction
@@ -58,14 +61,25 @@ from ..core.protocols import Attempt
 from . import history, results
 from .models import JobResult, Run
 
-__all__ = ["START_DELAY", "DatabaseRecorder"]
+__all__ = ["IDLE_LOOK", "START_DELAY", "DatabaseRecorder"]
 
 logger = logging.getLogger("spoolcron.recorder")
 
 START_DELAY = 0.05
 """Seconds a task runs before its start is written by the background thread."""
 
+IDLE_LOOK = 0.25
+"""How often the idle background thread looks for starts to write: at a quarter second plus
+an eighth (x.125, x.375, ...), away from the whole seconds periodic entries fire at. A task
+running longer than START_DELAY has its start written within START_DELAY + IDLE_LOOK."""
+
 _PENDING, _WRITING, _WRITTEN, _FAILED, _CANCELLED = range(5)
+
+
+def _idle_wait(now: float) -> float:
+    """Seconds until the next x.125 + k * IDLE_LOOK instant."""
+    phase = (now - IDLE_LOOK / 2) % IDLE_LOOK
+    return IDLE_LOOK - phase
 
 
 class _Default(enum.Enum):
@@ -110,11 +124,10 @@ class _StartWriter:
 
     def submit(self, start: _Start, delay: float) -> None:
         start.deadline = time.monotonic() + delay
+        # No notify: waking the thread now would have it take the GIL (and, on a busy
+        # machine, a CPU) just as the task starts; it looks at the queue on its own.
         with self._cond:
             self._queue.append(start)
-            if len(self._queue) == 1:
-                # Otherwise the thread waits for an earlier deadline and finds this one after.
-                self._cond.notify()
 
     def settle(self, start: _Start) -> bool:
         """The attempt ended: whether its start was written (waiting for a write under way);
@@ -131,7 +144,7 @@ class _StartWriter:
         with self._cond:
             while True:
                 if not self._queue:
-                    self._cond.wait()
+                    self._cond.wait(_idle_wait(time.time()))
                     continue
                 start = self._queue[0]
                 if start.state != _PENDING:
