@@ -92,9 +92,10 @@ def to_utc(dt: datetime) -> datetime:
             "attach a zone, e.g. dt.replace(tzinfo=datetime.UTC)."
         )
     try:
-        return max(dt.astimezone(UTC), EARLIEST)
+        utc = dt.astimezone(UTC)
     except OverflowError:  # within a day of year 1 or year 9999 in dt's zone
         return EARLIEST if dt.year == 1 else _LAST
+    return EARLIEST if utc.year == 1 and utc < EARLIEST else utc
 
 
 def _classify(naive: datetime, tz: zoneinfo.ZoneInfo) -> tuple[int, timedelta, timedelta]:
