@@ -8,7 +8,7 @@ Mixes: ``mixed`` is the beat benchmark's mix (large intervals, cron lines, weekd
 monthly calendar times, all in UTC; many calendar times and cron lines repeat, as they do
 when entries are generated per tenant); ``daily, 5 zones`` is one daily time per entry
 in one of five zones; ``distinct cron lines`` is the worst case: every entry a different
-cron line, each costing a croniter call.
+cron line, each computed on its own.
 """
 
 from __future__ import annotations
