@@ -183,6 +183,25 @@ def test_a_retry_replaces_the_row_and_releases_its_claim(
     assert [p.file_name for p in store.publish_due(clock.now)] == [retry.file_name]
 
 
+def test_a_bulk_add_inserts_and_replaces_in_one_go(
+    make_store: StoreFactory, alias: str, clock: Clock
+) -> None:
+    """1,500 rows (COPY on PostgreSQL); then 1,500 more of which 500 are retries of jobs
+    already there, one of them claimed: they replace the rows and release the claim."""
+    store = make_store()
+    store.add([job(clock.now + 10 + n / 1000, f"b{n:04d}") for n in range(1500)])
+    assert store.count() == 1500
+    clock.now += 10
+    [claimed] = store.publish_due(clock.now + 0.0005, limit=1)
+    assert claimed.file_name.endswith("b0000_1")
+    again = [job(clock.now + 100 + n, f"b{n:04d}", attempt=2) for n in range(500)]
+    store.add(again + [job(clock.now + 20 + n / 1000, f"c{n:04d}") for n in range(1000)])
+    assert WaitingJob.objects.using(alias).count() == 2500
+    assert store.count() == 2500  # the claim on b0000 is gone
+    assert store.get("b0000") == again[0][0]
+    assert WaitingJob.objects.using(alias).filter(attempt=2).count() == 500
+
+
 def test_two_publishers_never_publish_the_same_row(
     make_store: StoreFactory, alias: str, clock: Clock
 ) -> None:

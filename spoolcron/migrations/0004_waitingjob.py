@@ -25,7 +25,7 @@ class Migration(migrations.Migration):
             options={
                 'verbose_name': 'waiting job',
                 'ordering': ['due', 'job_id'],
-                'indexes': [models.Index(fields=['due', 'job_id'], name='spoolcron_waiting_due'), models.Index(condition=models.Q(('claimed_by__isnull', False)), fields=['claimed_by'], name='spoolcron_waiting_claimed')],
+                'indexes': [models.Index(fields=['due'], name='spoolcron_waiting_due'), models.Index(condition=models.Q(('claimed_by__isnull', False)), fields=['claimed_by'], name='spoolcron_waiting_claimed')],
             },
         ),
     ]

@@ -188,7 +188,7 @@ class WaitingJob(models.Model):
         ordering = ["due", "job_id"]
         indexes = [
             # The claim query (due <= until, claimable, soonest first), next_due and listings.
-            models.Index(fields=["due", "job_id"], name="spoolcron_waiting_due"),
+            models.Index(fields=["due"], name="spoolcron_waiting_due"),
             # Lease renewals and restarts look up a host's claims: only claimed rows.
             models.Index(
                 fields=["claimed_by"],

@@ -41,7 +41,7 @@ from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 from typing import Protocol
 
-from django.db import DatabaseError, connections, transaction
+from django.db import DatabaseError, IntegrityError, connections, transaction
 from django.db.models import Min, Q, QuerySet
 
 from ..core.payload import Payload, job_file_prefix
@@ -59,6 +59,8 @@ at worst, well within the horizon (they come due later than that)."""
 WRITE_RETRY = 1.0
 """A job whose spool file could not be written is claimable again this many seconds later."""
 _BATCH = 2000  # rows per INSERT of add(); ids per IN (…) of the housekeeping queries
+_COPY_FROM = 1000  # add() this many rows or more with COPY on PostgreSQL
+_COLUMNS = ("job_id", "task", "entry", "attempt", "due", "body")
 
 
 class SpoolWrite(Protocol):
@@ -142,35 +144,61 @@ class DatabasePendingStore:
 
     def add(self, jobs: Sequence[tuple[Payload, bytes]]) -> None:
         rows = [
-            WaitingJob(
-                job_id=payload.job_id,
-                task=payload.task,
-                entry=payload.history_entry,
-                attempt=payload.attempt,
-                due=payload.run_after,
-                body=body.decode(),
-                claimed_by=None,
-                claimed_until=None,
-            )
-            for payload, body in jobs
+            (p.job_id, p.task, p.history_entry, p.attempt, p.run_after, body.decode())
+            for p, body in jobs
         ]
-        # One transaction (the caller's, if any): Django wraps the batches in one atomic block.
-        self._rows().bulk_create(
-            rows,
-            batch_size=_BATCH,
-            update_conflicts=True,
-            unique_fields=["job_id"],
-            update_fields=[
-                "task",
-                "entry",
-                "attempt",
-                "due",
-                "body",
-                "claimed_by",
-                "claimed_until",
-            ],
-        )
+        # One transaction: the caller's, or one of its own.
+        with transaction.atomic(using=self.using):
+            if len(rows) >= _COPY_FROM and connections[self.using].vendor == "postgresql":
+                self._copy(rows)
+            else:
+                self._rows().bulk_create(
+                    [WaitingJob(**dict(zip(_COLUMNS, row, strict=True))) for row in rows],
+                    batch_size=_BATCH,
+                    update_conflicts=True,
+                    unique_fields=["job_id"],
+                    update_fields=[*_COLUMNS[1:], "claimed_by", "claimed_until"],
+                )
         self._forget_next()
+
+    def _copy(self, rows: list[tuple[str, str, str, int, float, str]]) -> None:
+        """Insert many rows on PostgreSQL with COPY (several times faster than INSERT's
+        parameters); if a job id is there already (a batch of retries), COPY into a temporary
+        table and upsert from it."""
+        connection = connections[self.using]
+        quote = connection.ops.quote_name
+        table = quote(WaitingJob._meta.db_table)
+        columns = ", ".join(quote(name) for name in _COLUMNS)
+        try:
+            with (
+                transaction.atomic(using=self.using),
+                connection.cursor() as cursor,
+                connection.wrap_database_errors,
+                cursor.cursor.copy(f"COPY {table} ({columns}) FROM STDIN") as copy,
+            ):
+                for row in rows:
+                    copy.write_row(row)
+            return
+        except IntegrityError:
+            pass  # some job ids are there already
+        updates = ", ".join(
+            f"{quote(name)} = EXCLUDED.{quote(name)}"
+            for name in [*_COLUMNS[1:], "claimed_by", "claimed_until"]
+        )
+        with connection.cursor() as cursor, connection.wrap_database_errors:
+            cursor.execute(
+                "CREATE TEMPORARY TABLE spoolcron_waiting_in (job_id text, task text, "
+                "entry text, attempt integer, due double precision, body text) ON COMMIT DROP"
+            )
+            with cursor.cursor.copy(f"COPY spoolcron_waiting_in ({columns}) FROM STDIN") as copy:
+                for row in rows:
+                    copy.write_row(row)
+            cursor.execute(
+                f"INSERT INTO {table} ({columns}, claimed_by, claimed_until) "
+                f"SELECT DISTINCT ON (job_id) {columns}, NULL, NULL FROM spoolcron_waiting_in "
+                f"ON CONFLICT (job_id) DO UPDATE SET {updates}"
+            )
+            cursor.execute("DROP TABLE spoolcron_waiting_in")
 
     # --- what is due -----------------------------------------------------------------------
 
