@@ -413,3 +413,38 @@ def test_the_setting_makes_the_store_with_its_lease(settings: Any, tmp_path: Pat
     store = pending_store()
     assert isinstance(store, DatabasePendingStore)
     assert (store.name, store.lease, store.spool_dir) == ("database", 30.0, tmp_path / "spool")
+
+
+def test_a_scheduled_job_waits_in_the_table_runs_from_it_and_leaves_it(
+    settings: Any, tmp_path: Path, runs: Any
+) -> None:
+    """End to end on the default database: schedule() routes past the horizon to the table,
+    run-due publishes it into the spool directory and runs it, settling deletes the row."""
+    from tests.helpers import run_due
+
+    settings.SPOOLCRON = {"SPOOL_DIR": str(tmp_path / "spool"), "PENDING_STORE": "database"}
+    now = 2_000_000_000.0
+    handle = spoolcron.schedule(
+        "tests.testapp.tasks.record", args=["from-the-table"], run_after=60, now=lambda: now
+    )
+    assert list(WaitingJob.objects.values_list("job_id", flat=True)) == [handle.id]
+    assert run_due(until=now + 30, clock=lambda: now) == []
+    [ran] = run_due(until=now + 60, clock=lambda: now)
+    assert ran.outcome.value == "succeeded"
+    assert runs.labels() == ["from-the-table"]
+    assert WaitingJob.objects.count() == 0
+
+
+def test_maintain_survives_a_database_that_is_away(
+    make_store: StoreFactory, clock: Clock, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from django.db import DatabaseError
+    from django.db.models import QuerySet
+
+    def away(*args: Any, **kwargs: Any) -> Any:
+        raise DatabaseError("server closed the connection unexpectedly")
+
+    store = make_store()
+    monkeypatch.setattr(QuerySet, "update", away)
+    store.maintain(clock.now)  # logged, not raised: the mule goes on
+    assert store._maintaining.failures == 1

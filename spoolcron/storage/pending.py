@@ -19,7 +19,8 @@ that every host sharing the database can publish (PostgreSQL; SQLite for one hos
   same host and spool directory whose spool files are still there, and releases the others
   (a container back under the same name with an empty disk). Later ones release this mule's
   own claims whose file is gone without the job having settled (its ``settled()`` failed):
-  the job runs again rather than never.
+  the job runs again rather than never. (A ``manage.py spoolcron run-due`` publishing on the
+  same host while its mule starts counts as an earlier mule: it is an operator's tool.)
 - A row with a live claim is not "waiting": ``waiting()`` and ``count()`` leave it out (it is
   in a spool directory); ``get()`` still finds it. ``cancel()`` removes unclaimed rows and
   this host's own claims (the caller then removes the spool file, or finds it running), and
@@ -44,6 +45,7 @@ from typing import Protocol
 from django.db import DatabaseError, IntegrityError, connections, transaction
 from django.db.models import Min, Q, QuerySet
 
+from ..core.logging import Throttled
 from ..core.payload import Payload, job_file_prefix
 from ..core.protocols import Published
 from ..exceptions import JobRunning, PayloadError
@@ -115,6 +117,7 @@ class DatabasePendingStore:
         self._next_until = float("-inf")
         self._write_failures = 0
         self._last_write_log = float("-inf")
+        self._maintaining = Throttled(every=30.0)
 
     # --- identity --------------------------------------------------------------------------
 
@@ -306,6 +309,21 @@ class DatabasePendingStore:
     # --- housekeeping ----------------------------------------------------------------------
 
     def maintain(self, now: float) -> None:
+        try:
+            self._maintain(now)
+        except DatabaseError as exc:
+            # Claims that are not renewed expire: other hosts then publish those jobs again.
+            if self._maintaining.failed(now):
+                logger.warning(
+                    "could not renew this host's claims on the pending store failures=%d error=%s",
+                    self._maintaining.failures,
+                    exc,
+                )
+        else:
+            if self._maintaining.recovered():
+                logger.info("renewing this host's claims on the pending store works again")
+
+    def _maintain(self, now: float) -> None:
         me = self.identity
         if not self._adopted:
             # Claims of this host's earlier mules: theirs are ours if their files are here.
