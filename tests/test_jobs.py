@@ -10,6 +10,7 @@ import pytest
 from django.db import transaction
 
 import spoolcron
+from spoolcron.core.payload import due_of, spool_at
 from spoolcron.spool import codec, files
 from tests.testapp import tasks
 
@@ -37,7 +38,8 @@ def test_schedule_writes_a_spool_file_due_at_run_after(spool_dir: Path) -> None:
     assert file.is_ours
     assert file.path.name == f"uwsgi_spoolfile_on_spoolcron_{job.id}_1"
     assert file.args[b"task"] == b"tests.testapp.tasks.record"
-    assert os.stat(file.path).st_mtime == NOW + 3
+    assert due_of(file.args, file.at) == NOW + 3
+    assert os.stat(file.path).st_mtime == spool_at(NOW + 3)  # uWSGI's `at`: a second ahead
     body = json.loads(file.body)
     assert body["args"] == ["a"]
     assert body["kwargs"] == {"n": 1}
@@ -222,7 +224,11 @@ def test_health_counts(spool_dirs: tuple[Path, Path]) -> None:
         "spool_dir": str(spool),
         "failed_dir": str(failed),
         "pending": 2,
+        "pending_spool": 1,  # due: in the spool directory
+        "pending_store": 1,  # due in a minute: in the pending store
+        "store": "files",
         "overdue": 1,
+        "overdue_in_store": 0,
         "oldest_overdue_seconds": pytest.approx(60),
         "failed": 0,
         "spooler_attached": False,

@@ -7,6 +7,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ..conf import get_settings
+from ..core.payload import due_of
+from ..exceptions import SpoolFileError
 from ..jobs import publisher
 from ..spool import files, heartbeat
 
@@ -43,9 +45,10 @@ def health(*, overdue_after: float = 5.0, now: float | None = None) -> dict[str,
         paths = []
     for path in paths:
         try:
-            due = path.stat().st_mtime
-        except FileNotFoundError:
+            file = files.read(path)
+        except (FileNotFoundError, SpoolFileError):
             continue
+        due = due_of(file.args, file.at)
         pending += 1
         if current - due > overdue_after:
             overdue += 1

@@ -146,7 +146,7 @@ class PendingList(Sequence[PendingJob]):
         self.store = publisher().store
         self._count: int | None = None
 
-    def count(self, value: object = None) -> int:  # type: ignore[override]
+    def count(self, value: object = None) -> int:
         if value is not None:
             return super().count(value)
         if self._count is None:

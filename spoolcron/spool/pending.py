@@ -23,7 +23,7 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from ..core.payload import Payload, job_file_prefix
+from ..core.payload import PREFIX, Payload, job_file_prefix, spool_at
 from ..core.protocols import Published
 from ..exceptions import PayloadError, SpoolFileError, SpoolWriteError
 from . import files
@@ -55,7 +55,7 @@ def _pending_name(payload: Payload) -> str:
 def _split(name: str) -> tuple[str, float] | None:
     """(spool file name, due) of a pending file's name; None for anything else."""
     spool_name, mark, micros = name.rpartition(DUE_MARK)
-    if not mark or not micros.isdigit() or not spool_name.startswith(files.PREFIX):
+    if not mark or not micros.isdigit() or not spool_name.startswith(PREFIX):
         return None
     return spool_name, int(micros) / 1_000_000
 
@@ -96,7 +96,7 @@ class FilePendingStore:
                     _pending_name(payload),
                     payload.spool_args(),
                     body,
-                    at=payload.run_after,
+                    at=spool_at(payload.run_after),
                     fsync=self.fsync,
                 )
                 return
