@@ -262,6 +262,8 @@ def mule() -> None:
         store=publisher().store,
         refresh=_reset_db_connections,
         frequency=ServerOptions.from_options(uwsgi.opt).spooler_frequency,
+        # Sleeps until the next step is due or a file appears in the spool directory.
+        sleep=waker.wait,
     ).run()
 
 

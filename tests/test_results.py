@@ -132,14 +132,12 @@ def test_a_database_that_fails_does_not_stop_the_job(
 
     job = tasks.record.delay("anyway")
     monkeypatch.setattr(JobResult, "save", broken)
-    with caplog.at_level(logging.ERROR, logger="spoolcron.results"):
+    with caplog.at_level(logging.ERROR, logger="spoolcron"):
         [ran] = run_due()
     assert ran.outcome is Outcome.SUCCEEDED
     assert runs.labels() == ["anyway"]
-    assert [r.getMessage() for r in caplog.records] == [
-        f"could not record the start of job={job.id}",
-        f"could not record the end of job={job.id}",
-    ]
+    # A quick task's start and end are one transaction, written after it returned.
+    assert [r.getMessage() for r in caplog.records] == [f"could not record the run of job={job.id}"]
 
 
 def test_cancel_forgets_the_result(spool_dir: Path) -> None:

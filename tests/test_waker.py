@@ -12,8 +12,7 @@ from pathlib import Path
 import pytest
 
 from spoolcron.core.payload import DUE_ARG, Payload, spool_at
-from spoolcron.spool import files
-from spoolcron.spool import waker as waker_module
+from spoolcron.spool import files, inotify
 from spoolcron.spool.payloads import write_payload
 from spoolcron.spool.waker import WAKE_LEAD, Waker
 from tests.helpers import Clock
@@ -205,7 +204,7 @@ def test_wait_returns_early_when_a_file_appears(tmp_path: Path) -> None:
 
 
 def test_without_inotify_the_waker_polls(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(waker_module, "_inotify", None)  # not Linux, or no C library
+    monkeypatch.setattr(inotify, "_inotify", None)  # not Linux, or no C library
     wakes: list[float] = []
     waker = Waker(tmp_path, lambda: wakes.append(time.time()), poll_interval=0.02)
     assert not waker.watching
@@ -225,8 +224,8 @@ def test_without_inotify_the_waker_polls(tmp_path: Path, monkeypatch: pytest.Mon
 def test_a_kernel_that_refuses_a_watch_means_polling(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    assert waker_module._inotify is not None
-    monkeypatch.setattr(waker_module._inotify, "init1", lambda flags: -1)  # e.g. EMFILE
+    assert inotify._inotify is not None
+    monkeypatch.setattr(inotify._inotify, "init1", lambda flags: -1)  # e.g. EMFILE
     waker = Waker(tmp_path, lambda: None, clock=Clock(1000.0))
     assert not waker.watching
     waker.wait(0)

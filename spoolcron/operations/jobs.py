@@ -14,7 +14,7 @@ from typing import Any, overload
 from django.utils import timezone
 
 from ..conf import get_settings
-from ..core.payload import Payload, job_file_prefix
+from ..core.payload import Payload, job_file_prefix, spool_at
 from ..core.registry import get_task
 from ..core.times import now as current_time
 from ..core.times import utc
@@ -294,7 +294,7 @@ def retry_job(job_id: str, *, now: datetime | None = None) -> Job:
         name,
         again.spool_args(),
         again.to_body(),
-        at=current,
+        at=spool_at(current),
         fsync=conf.fsync,
         exclusive=True,
     )

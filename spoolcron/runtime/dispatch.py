@@ -177,15 +177,12 @@ def _dispatch(
         recorder.refresh()
         return Result(Outcome.QUARANTINED, payload, reason)
 
-    early = payload.run_after - now()
-    if early > MAX_EARLY_WAIT:
+    if payload.run_after - now() > MAX_EARLY_WAIT:
         return Result(Outcome.NOT_DUE, payload)
-    if early > 0:
-        sleep(early)
 
     recorder.refresh()
     try:
-        return _run(file, payload, task, recorder, publisher, now)
+        return _run(file, payload, task, recorder, publisher, now, sleep)
     finally:
         recorder.refresh()
 
@@ -197,7 +194,10 @@ def _run(
     recorder: Recorder,
     publisher: Publisher,
     now: Callable[[], float],
+    sleep: Callable[[float], None],
 ) -> Result:
+    # The overlap check (a query) runs in the moment the waker leaves before the instant;
+    # the task starts at the instant, never before.
     if payload.entry and payload.overlap == "skip":
         running = recorder.previous_still_running(payload)
         if running is not None:
@@ -211,6 +211,9 @@ def _run(
             recorder.skipped(payload, reason)
             return Result(Outcome.SKIPPED, payload, reason)
 
+    early = payload.run_after - now()
+    if early > 0:
+        sleep(early)
     started = now()
     logger.info(
         "job started job=%s task=%s attempt=%d late_ms=%.1f",

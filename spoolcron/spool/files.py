@@ -33,6 +33,7 @@ __all__ = [
     "make_private",
     "quarantine",
     "read",
+    "read_head",
     "reason_path",
     "write",
 ]
@@ -279,6 +280,16 @@ def make_private(path: str | os.PathLike[str]) -> int | None:
     return mode
 
 
+def read_head(path: str | os.PathLike[str]) -> tuple[bytes, int, float]:
+    """The header and arguments of the file at *path* (not its body), its size and mtime."""
+    with open(path, "rb") as fh:
+        st = os.fstat(fh.fileno())
+        head = fh.read(HEADER_SIZE)
+        if len(head) == HEADER_SIZE:
+            head += fh.read(header_args_size(head))
+    return head, st.st_size, st.st_mtime_ns / 1e9
+
+
 def check(path: str | os.PathLike[str], *, max_body: int) -> str | None:
     """Why uWSGI's spooler would never hand the file at *path* to Python; None if it would.
 
@@ -287,9 +298,5 @@ def check(path: str | os.PathLike[str], *, max_body: int) -> str | None:
     files, and any whose body is over *max_body* bytes, get a one-sentence reason here so
     they can be quarantined instead. Only the header and the arguments are read.
     """
-    with open(path, "rb") as fh:
-        size = os.fstat(fh.fileno()).st_size
-        head = fh.read(HEADER_SIZE)
-        if len(head) == HEADER_SIZE:
-            head += fh.read(header_args_size(head))
+    head, size, _ = read_head(path)
     return check_header(head, size, name=os.fspath(path), max_body=max_body)
