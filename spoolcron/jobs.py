@@ -146,6 +146,7 @@ def _payload(
 ) -> tuple[Payload, bytes]:
     """The job's payload and its encoded body: every check ``schedule()`` promises."""
     plain_args, plain_kwargs = check_arguments(task.name, args, kwargs)
+    task.check_call(plain_args, plain_kwargs)
     if meta is not None and not isinstance(meta, Mapping):
         raise InvalidArguments(
             f"Cannot schedule task {task.name!r}: meta must be a dict, not {meta!r}."

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import logging
+import time
 from pathlib import Path
 from typing import Any
 
@@ -214,3 +216,34 @@ def test_a_retry_that_cannot_be_written_fails_the_job(spool_dirs: tuple[Path, Pa
     assert error["exception_class_path"] == "builtins.RuntimeError"
     assert error["traceback"].startswith(f"{unwritten}\nTraceback")
     assert job.status == "failed"
+
+
+def test_every_failed_attempt_is_logged_with_its_exception(
+    spool_dir: Path, runs: Runs, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Log-based alerting (Sentry's logging integration, ...) sees each failure: WARNING with
+    the traceback while a retry follows, ERROR with it on the last attempt."""
+    job = fails_once_more.schedule(["loud"])
+    with caplog.at_level(logging.WARNING, logger="spoolcron.dispatch"):
+        first_file = the_file(spool_dir)
+        assert run_spool_file(first_file).outcome is Outcome.RETRYING
+        first_file.path.unlink()  # what uWSGI does on SPOOL_OK
+        retry = the_file(spool_dir)
+        [first] = [r for r in caplog.records if r.levelno == logging.WARNING]
+        assert first.getMessage() == (
+            f"job failed, will retry job={job.id} task=tests.test_dispatch.fails_once_more "
+            "attempt=1 retry_in_s=2.0 error=RuntimeError: fails_once_more loud"
+        )
+        assert first.exc_info is not None
+        assert first.exc_info[0] is RuntimeError
+        caplog.clear()
+        later = time.time() + 60
+        assert run_spool_file(retry, now=lambda: later).outcome is Outcome.FAILED
+    [last] = [r for r in caplog.records if r.getMessage().startswith("job failed ")]
+    assert last.levelno == logging.ERROR
+    assert last.getMessage() == (
+        f"job failed job={job.id} task=tests.test_dispatch.fails_once_more attempt=2 of 2 "
+        "error=RuntimeError: fails_once_more loud"
+    )
+    assert last.exc_info is not None
+    assert last.exc_info[0] is RuntimeError

@@ -234,3 +234,32 @@ def test_health_counts(spool_dirs: tuple[Path, Path]) -> None:
         "spooler_attached": False,
         "spooler_pids": [],
     }
+
+
+@pytest.mark.parametrize(
+    ("args", "kwargs", "why"),
+    [
+        pytest.param([1, 2, 3], {}, "too many positional arguments", id="extra_positional"),
+        pytest.param([], {}, "missing a required argument: 'label'", id="missing"),
+        pytest.param(
+            ["x"], {"colour": "red"}, "got an unexpected keyword argument 'colour'", id="unknown"
+        ),
+    ],
+)
+def test_arguments_the_task_cannot_take_are_refused_at_enqueue(
+    spool_dir: Path, args: list[object], kwargs: dict[str, object], why: str
+) -> None:
+    with pytest.raises(spoolcron.InvalidArguments) as info:
+        tasks.always_fails.schedule(args, kwargs)
+    assert str(info.value) == f"Cannot schedule task 'tests.testapp.tasks.always_fails': {why}."
+    assert files.list_files(spool_dir) == []
+
+
+@pytest.mark.parametrize("value", [float("nan"), float("inf"), -float("inf")])
+def test_nan_and_infinity_are_refused_naming_the_argument(spool_dir: Path, value: float) -> None:
+    with pytest.raises(spoolcron.InvalidArguments) as info:
+        tasks.record.delay("x", weight=value)
+    assert str(info.value) == (
+        f"Cannot schedule task 'tests.testapp.tasks.record': kwargs['weight'] = {value!r} "
+        "cannot be stored as JSON."
+    )

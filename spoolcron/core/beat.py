@@ -35,7 +35,7 @@ from pathlib import Path
 import schedules
 
 from .entries import ResolvedEntry
-from .logging import Throttled
+from .logging import Throttled, one_line
 from .payload import META_OVERLAP, Payload
 from .protocols import FireWriter, Ledger
 
@@ -49,11 +49,6 @@ def fire_job_id(entry: str, fire_time: float) -> str:
     slug = re.sub(r"[^A-Za-z0-9.-]+", "-", entry)[:48].strip("-") or "entry"
     digest = hashlib.sha1(entry.encode(), usedforsecurity=False).hexdigest()[:8]
     return f"{slug}-{digest}-{round(fire_time * 1000)}"
-
-
-def _one_line(exc: BaseException) -> str:
-    text = " ".join(str(exc).split()) or type(exc).__name__
-    return f"{type(exc).__name__}: {text}"[:300]
 
 
 def _next(schedule: schedules.Schedule, after: float) -> float | None:
@@ -201,7 +196,7 @@ class Beat:
                 self._failing.failures,
                 self._failing.outage(now),
                 self.retry_delay,
-                _one_line(exc),
+                one_line(exc),
             )
 
     def _apply_misfire_policy(

@@ -17,7 +17,6 @@ and reports every problem, which the system checks turn into errors with stable 
 from __future__ import annotations
 
 import importlib
-import json
 import math
 import sys
 import traceback
@@ -28,13 +27,13 @@ from typing import Any, Literal, ParamSpec, TypeVar
 
 from django.apps import apps
 from django.conf import settings
-from django.core.serializers.json import DjangoJSONEncoder
 from django.utils.module_loading import module_has_submodule
 
 import schedules
 
 from ..conf import get_settings
 from ..exceptions import UnknownTask
+from .payload import first_unencodable
 from .registry import Task, resolve_task, task
 
 __all__ = [
@@ -185,10 +184,9 @@ def _option_problem(entry: Entry) -> str | None:
         return f"args must be a list, not {entry.args!r}."
     if not isinstance(entry.kwargs, Mapping):
         return f"kwargs must be a dict, not {entry.kwargs!r}."
-    try:
-        json.dumps([list(entry.args), dict(entry.kwargs)], cls=DjangoJSONEncoder)
-    except (TypeError, ValueError) as exc:
-        return f"args and kwargs must be JSON-serializable: {exc}."
+    place = first_unencodable(list(entry.args), dict(entry.kwargs))
+    if place is not None:
+        return f"{place} cannot be stored as JSON."
     return None
 
 

@@ -3,7 +3,7 @@ then one line at most every ``every`` seconds, then one line when it works again
 
 from __future__ import annotations
 
-__all__ = ["Throttled"]
+__all__ = ["Throttled", "one_line"]
 
 
 class Throttled:
@@ -38,3 +38,9 @@ class Throttled:
         """Forget the failures; return how many there were (0: nothing to say)."""
         failures, self.failures, self.since = self.failures, 0, None
         return failures
+
+
+def one_line(exc: BaseException) -> str:
+    """``ExceptionName: message`` on one line, at most 300 characters, for a log line's end."""
+    text = " ".join(str(exc).split()) or type(exc).__name__
+    return f"{type(exc).__name__}: {text}"[:300]

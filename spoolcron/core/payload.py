@@ -31,6 +31,7 @@ __all__ = [
     "check_arguments",
     "due_of",
     "encode_body",
+    "first_unencodable",
     "job_file_prefix",
     "spool_at",
     "unencodable",
@@ -160,7 +161,10 @@ class Payload:
             "enqueued_at": self.enqueued_at,
             "entry": self.entry,
         }
-        return json.dumps(document, cls=DjangoJSONEncoder, separators=(",", ":")).encode()
+        # No NaN or Infinity: they are not JSON, and databases refuse them in result rows.
+        return json.dumps(
+            document, cls=DjangoJSONEncoder, separators=(",", ":"), allow_nan=False
+        ).encode()
 
     def next_attempt(self, run_after: float) -> Payload:
         return replace(self, attempt=self.attempt + 1, run_after=run_after)
@@ -226,20 +230,31 @@ def check_arguments(
     return list(args), dict(kwargs)
 
 
-def unencodable(payload: Payload) -> InvalidArguments:
-    """Name the first argument (or meta value) that JSON cannot carry."""
-    places: list[tuple[str, Any]] = [(f"args[{i}]", v) for i, v in enumerate(payload.args)]
-    places += [(f"kwargs[{k!r}]", v) for k, v in payload.kwargs.items()]
-    places += [(f"meta[{k!r}]", v) for k, v in payload.meta.items()]
+def first_unencodable(
+    args: Sequence[Any], kwargs: Mapping[str, Any], meta: Mapping[str, Any] | None = None
+) -> str | None:
+    """``"args[1] = <object …>"``: the first argument (or meta value) JSON cannot carry."""
+    places: list[tuple[str, Any]] = [(f"args[{i}]", v) for i, v in enumerate(args)]
+    places += [(f"kwargs[{k!r}]", v) for k, v in kwargs.items()]
+    places += [(f"meta[{k!r}]", v) for k, v in (meta or {}).items()]
     for place, value in places:
         try:
-            json.dumps(value, cls=DjangoJSONEncoder)
+            json.dumps(value, cls=DjangoJSONEncoder, allow_nan=False)
         except (TypeError, ValueError):
-            return InvalidArguments(
-                f"Cannot schedule task {payload.task!r}: {place} = {value!r} cannot be "
-                "stored as JSON."
-            )
-    return InvalidArguments(f"Cannot schedule task {payload.task!r}: its arguments are not JSON.")
+            return f"{place} = {value!r}"
+    return None
+
+
+def unencodable(payload: Payload) -> InvalidArguments:
+    """Name the first argument (or meta value) that JSON cannot carry."""
+    place = first_unencodable(payload.args, payload.kwargs, payload.meta)
+    if place is None:
+        return InvalidArguments(
+            f"Cannot schedule task {payload.task!r}: its arguments are not JSON."
+        )
+    return InvalidArguments(
+        f"Cannot schedule task {payload.task!r}: {place} cannot be stored as JSON."
+    )
 
 
 def encode_body(payload: Payload) -> bytes:

@@ -100,7 +100,7 @@ def is_module_level(func: Any) -> bool:
 class Task(Generic[P, R]):
     """A registered function and its options; calling it runs the function directly."""
 
-    __slots__ = ("execution", "func", "name", "retries", "retry_backoff")
+    __slots__ = ("_signature", "execution", "func", "name", "retries", "retry_backoff")
 
     def __init__(
         self,
@@ -129,6 +129,7 @@ class Task(Generic[P, R]):
         self.retries = retries
         self.retry_backoff = None if retry_backoff is None else float(retry_backoff)
         self.execution = execution
+        self._signature: inspect.Signature | None = None
 
     @property
     def framework(self) -> Any:
@@ -140,6 +141,22 @@ class Task(Generic[P, R]):
 
     def __repr__(self) -> str:
         return f"<Task {self.name}>"
+
+    def check_call(self, args: Sequence[Any], kwargs: Mapping[str, Any]) -> None:
+        """InvalidArguments unless the function accepts ``args`` and ``kwargs``: a call that
+        cannot work fails when enqueued, not later in the spooler."""
+        if self._signature is None:
+            try:
+                self._signature = inspect.signature(self.func)
+            except (TypeError, ValueError):  # a builtin or C function: nothing to check
+                return
+        framework = self.framework
+        # A Django task that takes context gets it first, from the runner.
+        leading = [None] if framework is not None and framework.takes_context else []
+        try:
+            self._signature.bind(*leading, *args, **kwargs)
+        except TypeError as exc:
+            raise InvalidArguments(f"Cannot schedule task {self.name!r}: {exc}.") from None
 
     @property
     def is_async(self) -> bool:

@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ..conf import get_settings
+from ..core.logging import one_line
 from ..core.payload import Payload
 from ..core.protocols import Attempt, Recorder
 from ..core.registry import Task, get_task
@@ -263,18 +264,31 @@ def _failed(
             # No next attempt exists: this one is the last, or the job would wait forever.
             unwritten = f" Its retry could not be written: {write_error}"
         else:
+            # With the exception and its traceback, so log-based alerting (Sentry's logging
+            # integration, ...) sees every failed attempt.
             logger.warning(
-                "job failed, will retry job=%s task=%s attempt=%d retry_in_s=%.1f",
+                "job failed, will retry job=%s task=%s attempt=%d retry_in_s=%.1f error=%s",
                 payload.job_id,
                 payload.task,
                 payload.attempt,
                 delay,
+                one_line(exc),
+                exc_info=exc,
             )
             recorder.retrying(attempt, error, now=now(), retry_at=retry_at)
             return Result(Outcome.RETRYING, payload, error["traceback"])
     reason = (
         f"Task {payload.task!r} failed on attempt {payload.attempt} of "
         f"{task.retries + 1}.{unwritten}\n{error['traceback']}"
+    )
+    logger.error(
+        "job failed job=%s task=%s attempt=%d of %d error=%s",
+        payload.job_id,
+        payload.task,
+        payload.attempt,
+        task.retries + 1,
+        one_line(exc),
+        exc_info=exc,
     )
     _quarantine(file.path, reason)
     if unwritten:
