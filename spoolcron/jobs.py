@@ -253,6 +253,12 @@ def _deliver(
     now: float | None = None,
 ) -> None:
     """Route ``batch`` by due time as seen at ``now`` (the enqueuer's clock)."""
+    if _recording is not None:
+        # spoolcron.testing: kept in memory at once, whatever transaction is open.
+        _recording.publish_many(batch, now=now)
+        if then is not None:
+            then()
+        return
     conf = get_settings()
     router = publisher()
     in_transaction = transaction.get_connection().in_atomic_block
@@ -275,6 +281,8 @@ def _deliver(
 
 
 _publisher: tuple[Settings, Publisher] | None = None
+_recording: Publisher | None = None
+"""While ``spoolcron.testing.recording()`` is on: the Publisher that keeps jobs in memory."""
 
 
 def pending_store() -> PendingStore:
@@ -296,6 +304,8 @@ def _make_store(conf: Settings) -> PendingStore:
 def publisher() -> Publisher:
     """The Publisher for the current settings (made again when they change)."""
     global _publisher
+    if _recording is not None:
+        return _recording
     conf = get_settings()
     if _publisher is None or _publisher[0] is not conf:
         router = Publisher(

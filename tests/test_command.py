@@ -652,7 +652,7 @@ def manage(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
             ["bogus"],
             "__main__.py spoolcron: error: argument SUBCOMMAND: invalid choice: 'bogus' "
             "(choose from 'upcoming', 'entries', 'jobs', 'cancel', 'retry', 'run', 'run-due', "
-            "'health', 'uwsgi-config') (see --help)",
+            "'health', 'uwsgi-config', 'worker') (see --help)",
         ),
         (
             ["cancel"],
@@ -752,6 +752,7 @@ def test_exit_statuses_of_a_real_process(process_env: dict[str, str], tmp_path: 
         "run-due",
         "health",
         "uwsgi-config",
+        "worker",
     ],
 )
 def test_help_reads_well(process_env: dict[str, str], subcommand: str) -> None:

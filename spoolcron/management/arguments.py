@@ -22,6 +22,7 @@ examples:
   %(prog)s retry JOB_ID                   put a failed job back, due now
   %(prog)s health --max-overdue 120       exit status 1 when unhealthy
   %(prog)s uwsgi-config > uwsgi.ini       the uWSGI options this project needs
+  %(prog)s worker                         run the beat and the jobs here, without uWSGI
 
 Every subcommand has --help.
 """
@@ -204,4 +205,35 @@ def add_subcommands(parser: CommandParser) -> None:
         default=4,
         metavar="N",
         help="web workers (default: 4)",
+    )
+
+    sub = add(
+        "worker",
+        "run the beat and the jobs in this process, without uWSGI (e.g. beside runserver)",
+        "One foreground process doing what uWSGI's spooler and the spoolcron mule do: the "
+        "beat (the same ledger claims, so it may run beside uWSGI hosts), the pending store, "
+        "and the due jobs of the spool directory, one at a time, with the same retries and "
+        "history. Ctrl-C or SIGTERM lets the running job finish, then stops; a second one "
+        "aborts it (it runs again later: execution is at least once).",
+    )
+    sub.add_argument(
+        "--once",
+        action="store_true",
+        help="run what is due now (the fires the beat owes included) and exit; exit status 1 "
+        "if a job failed",
+    )
+    sub.add_argument(
+        "--max-jobs",
+        type=_positive_int,
+        metavar="N",
+        help="exit after running N jobs",
+    )
+    sub.add_argument(
+        "--no-beat", action="store_true", help="run jobs only; leave the fires to other beats"
+    )
+    sub.add_argument(
+        "--reload",
+        action="store_true",
+        help="restart when Python code changes (Django's autoreloader, as runserver; a "
+        "restart interrupts the running job, which runs again)",
     )

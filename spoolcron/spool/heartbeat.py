@@ -1,7 +1,8 @@
 """A small file in the spool dir by which processes outside uWSGI see that a spooler is attached.
 
-The spoolcron mule rewrites it every second with the spooler pids it can see alive; readers
-treat a heartbeat older than a few seconds as "no spooler attached".
+The spoolcron mule rewrites it every second with the spooler pids it can see alive (a
+``spoolcron worker`` with its own pid, and ``"worker": true``); readers treat a heartbeat older
+than a few seconds as "no spooler attached".
 """
 
 from __future__ import annotations
@@ -19,12 +20,16 @@ FILE_NAME = ".spoolcron-heartbeat"
 STALE_AFTER = 5.0
 
 
-def write(spool_dir: Path, *, spooler_pids: list[int], frequency: int | None) -> None:
+def write(
+    spool_dir: Path, *, spooler_pids: list[int], frequency: int | None, worker: bool = False
+) -> None:
+    """``worker``: written by ``manage.py spoolcron worker``, whose own pid runs the jobs."""
     document = {
         "time": time.time(),
         "pid": os.getpid(),
         "spooler_pids": spooler_pids,
         "spooler_frequency": frequency,
+        "worker": worker,
     }
     tmp = spool_dir / f"{FILE_NAME}.{os.getpid()}"
     tmp.write_text(json.dumps(document))

@@ -7,21 +7,27 @@ or JSON with ``--json``). Bad arguments are one line on stderr and exit status 2
 
 from __future__ import annotations
 
+import os
+import threading
 from datetime import datetime
 from typing import Any
 
 from django.core.exceptions import ImproperlyConfigured
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.core.management.color import no_style
+from django.db import connections
+from django.utils import autoreload, timezone
 
 from spoolcron import operations
+from spoolcron.conf import get_settings
 from spoolcron.core.times import now as current_time
+from spoolcron.core.times import utc
 from spoolcron.exceptions import BadWhen, JobNotFound, JobRunning, UnknownEntry, UnknownTask
 from spoolcron.jobs import publisher
 from spoolcron.management.arguments import EXAMPLES, HelpFormatter, Parser, add_subcommands
 from spoolcron.management.formatting import Output
 from spoolcron.operations import parse_when, upcoming
-from spoolcron.runtime.dispatch import Outcome
+from spoolcron.runtime.dispatch import Outcome, Result
 from spoolcron.runtime.runner import run_due
 from spoolcron.storage.recorder import DatabaseRecorder
 
@@ -152,3 +158,92 @@ class Command(BaseCommand):
             ),
             ending="",
         )
+
+    def _worker(self, options: dict[str, Any]) -> None:
+        from spoolcron.runtime.worker import stop_on_signals
+
+        stop = threading.Event()
+        with stop_on_signals(stop.set, notice=self.stderr.write):
+            try:
+                if options["reload"]:
+                    autoreload.run_with_reloader(self._reloaded_worker, options, stop)
+                else:
+                    self._run_worker(options, stop)
+            except KeyboardInterrupt:
+                raise CommandError(
+                    "Aborted: the running job was interrupted; it runs again later.",
+                    returncode=130,
+                ) from None
+
+    def _reloaded_worker(self, options: dict[str, Any], stop: threading.Event) -> None:
+        # Runs in the autoreloader's thread; its main thread never returns by itself.
+        code = 0
+        try:
+            self._run_worker(options, stop)
+        except CommandError as exc:
+            self.stderr.write(f"CommandError: {exc}")
+            code = exc.returncode
+        finally:
+            self.stdout.flush()
+            self.stderr.flush()
+            os._exit(code)
+
+    def _run_worker(self, options: dict[str, Any], stop: threading.Event) -> None:
+        from spoolcron.core.entries import collect
+        from spoolcron.core.payload import MAX_BODY_SIZE
+        from spoolcron.runtime.worker import Worker
+        from spoolcron.spool import files
+        from spoolcron.spool.payloads import SpoolFireWriter
+        from spoolcron.storage.ledger import DatabaseLedger
+
+        conf = get_settings()
+        files.ensure_dir(conf.spool_dir)
+        self.check(tags=["spoolcron"])
+        entries, _ = collect()
+        ledger = DatabaseLedger()
+        worker = Worker(
+            entries,
+            ledger,
+            SpoolFireWriter(conf.spool_dir, fsync=conf.fsync),
+            DatabaseRecorder(),
+            publisher(),
+            spool_dir=conf.spool_dir,
+            failed_dir=conf.failed_dir,
+            max_body=MAX_BODY_SIZE,
+            beat=not options["no_beat"],
+            max_jobs=options["max_jobs"],
+            on_result=self._worker_result,
+            prune=lambda: ledger.prune(keep=conf.history_retention),
+            refresh=_close_unusable_connections,
+            stop_event=stop,
+        )
+        if options["once"]:
+            report = worker.run_once()
+        else:
+            self.stdout.write(
+                f"spoolcron worker pid {os.getpid()}: spool dir {conf.spool_dir}, "
+                f"beat {'off' if options['no_beat'] else 'on'} ({len(worker.entries)} entries). "
+                "Ctrl-C stops it after the running job."
+            )
+            report = worker.run()
+        self.stdout.write(f"Ran {len(report.results)} job(s); stopped: {report.stopped_by}.")
+        if options["once"] and report.failed:
+            raise CommandError(f"{len(report.failed)} of {len(report.results)} job(s) failed.")
+
+    def _worker_result(self, result: Result) -> None:
+        payload = result.payload
+        if payload is None:
+            what = result.reason.splitlines()[0] if result.reason else ""
+        else:
+            due = timezone.localtime(utc(payload.run_after)).strftime("%H:%M:%S.%f")[:-3]
+            entry = f" entry={payload.entry}" if payload.entry else ""
+            what = f"{payload.task} job={payload.job_id}{entry} due={due}"
+        self.stdout.write(
+            f"{result.outcome.value} {what}",
+            self.style.ERROR if result.outcome in FAILED_OUTCOMES else None,
+        )
+
+
+def _close_unusable_connections() -> None:
+    for connection in connections.all():
+        connection.close_if_unusable_or_obsolete()
