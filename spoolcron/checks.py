@@ -35,7 +35,8 @@ spoolcron.E022     the backend writes where no uWSGI spooler looks
 The server checks look at uWSGI's options only inside a uWSGI process; ``manage.py check``
 elsewhere runs the others. E016 reads the database's table of waiting jobs only inside uWSGI
 or when asked to look at databases (``manage.py check --database default``, ``migrate``).
-The spoolcron mule runs all of them when it starts and stops uWSGI on an error.
+The spoolcron mule runs all of them when it starts: it runs the beat without invalid entries
+and stops uWSGI on any other error.
 """
 
 from __future__ import annotations
@@ -58,6 +59,7 @@ from .core.entries import collect
 from .spool.pending import FilePendingStore
 
 __all__ = [
+    "ENTRY_CHECKS",
     "ServerOptions",
     "check_backend",
     "check_entries",
@@ -66,6 +68,11 @@ __all__ = [
     "check_settings",
     "server_options",
 ]
+
+
+ENTRY_CHECKS = frozenset(f"spoolcron.E00{n}" for n in range(1, 6))
+"""The ids of problems with periodic entries: under uWSGI the beat runs without those entries
+(the web keeps serving); every other error stops uWSGI at start."""
 
 
 def _text(value: Any) -> str:

@@ -174,19 +174,30 @@ def _wake_spoolers() -> None:
             os.kill(pid, signal.SIGUSR1)
 
 
-def _checks_pass() -> bool:
-    """Run every spoolcron check; on an error stop uWSGI, as manage.py would refuse to run."""
+def _check() -> list[str] | None:
+    """Run every spoolcron check and log what it finds. A bad entry must not take the site
+    down: the beat runs without it (returned, to be repeated in the log). Any other error is
+    a broken setup: uWSGI stops, as manage.py would refuse to run (None)."""
     from django.core.checks import ERROR, run_checks
+
+    from .checks import ENTRY_CHECKS
 
     messages = run_checks(tags=["spoolcron"])
     for message in messages:
         log = logger.critical if message.level >= ERROR else logger.warning
         log("%s (%s)", message.msg, message.id)
-    if any(message.level >= ERROR for message in messages):
+    errors = [m for m in messages if m.level >= ERROR]
+    if any(m.id not in ENTRY_CHECKS for m in errors):
         logger.critical("spoolcron: system check errors, stopping uWSGI")
         os.kill(uwsgi.masterpid(), signal.SIGINT)
-        return False
-    return True
+        return None
+    if errors:
+        logger.error(
+            "spoolcron: the beat runs without the invalid entries and the web goes on serving; "
+            "fix them and reload invalid=%d",
+            len(errors),
+        )
+    return [f"{m.msg} ({m.id})" for m in errors]
 
 
 def _reset_db_connections() -> None:
@@ -243,7 +254,8 @@ def mule() -> None:
     waker = Waker(
         conf.spool_dir, _wake_spoolers, failed_dir=conf.failed_dir, max_body=MAX_BODY_SIZE
     )
-    if not _checks_pass():
+    problems = _check()
+    if problems is None:
         return
     entries, _ = collect()
     ledger = DatabaseLedger()
@@ -264,6 +276,7 @@ def mule() -> None:
         frequency=ServerOptions.from_options(uwsgi.opt).spooler_frequency,
         # Sleeps until the next step is due or a file appears in the spool directory.
         sleep=waker.wait,
+        problems=problems,
     ).run()
 
 

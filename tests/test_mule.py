@@ -252,3 +252,14 @@ def test_the_waker_wakes_the_spooler_for_a_due_file(tmp_path: Path) -> None:
     assert wakes == []
     mule.at(2.5)
     assert wakes == [T0 + 2.5]
+
+
+def test_invalid_entries_are_logged_again_every_nag_every_seconds(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    problem = "entry 'typo' in myapp.schedules: Cannot parse schedule … (spoolcron.E002)"
+    mule = Mule(tmp_path, FakeBeat(), problems=[problem], nag_every=600.0)
+    nagged = (logging.ERROR, f"invalid entry, not run: {problem}")
+    for seconds in (0, 1, 599, 600, 601, 1200):
+        mule.at(seconds)
+    assert [m for m in messages(caplog) if m == nagged] == [nagged] * 3  # at 0, 600 and 1200

@@ -196,3 +196,14 @@ def test_health_numbers_at_an_instant(spool_dirs: tuple[Path, Path]) -> None:
     document = report.as_dict()
     assert (document["healthy"], document["reasons"]) == (False, report.reasons)
     assert document["overdue"] == 1
+
+
+def test_health_is_unhealthy_while_an_entry_is_invalid(
+    spool_dirs: tuple[Path, Path], settings: Any
+) -> None:
+    settings.SPOOLCRON = {**settings.SPOOLCRON, "MODULES": ["tests.schedule_modules.broken"]}
+    report = operations.health_report()
+    assert (
+        "5 periodic entries are invalid and not run (spoolcron.E002, spoolcron.E003, "
+        "spoolcron.E004): see `manage.py check`."
+    ) in report.reasons

@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ..conf import get_settings
+from ..core.entries import collect
 from ..core.payload import due_of
 from ..exceptions import SpoolFileError
 from ..jobs import publisher
@@ -105,6 +106,13 @@ def health_report(*, max_overdue: float = 60.0, now: float | None = None) -> Hea
             f"{numbers['overdue_in_store']} job(s) are still in the {conf.pending_store} pending "
             f"store more than {max_overdue:g} s past their time: no spoolcron mule publishes "
             "them (is uWSGI running with the options `spoolcron uwsgi-config` prints?)."
+        )
+    _, problems = collect()
+    if problems:
+        reasons.append(
+            f"{len(problems)} periodic entr{'y is' if len(problems) == 1 else 'ies are'} invalid "
+            f"and not run ({', '.join(sorted({p.id for p in problems}))}): see "
+            "`manage.py check`."
         )
     if numbers["failed"]:
         reasons.append(

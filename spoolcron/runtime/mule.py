@@ -7,7 +7,7 @@ from __future__ import annotations
 import logging
 import os
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from ..core.beat import Beat
@@ -42,6 +42,8 @@ class MuleLoop:
         heartbeat_every: float = 1.0,
         prune_every: float = 3600.0,
         log_every: float = 30.0,
+        problems: Sequence[str] = (),
+        nag_every: float = 600.0,
     ) -> None:
         self.beat = beat
         self.waker = waker
@@ -57,11 +59,16 @@ class MuleLoop:
         self.start_retry = start_retry
         self.heartbeat_every = heartbeat_every
         self.prune_every = prune_every
+        # Invalid entries the beat runs without: said again now and then, until fixed.
+        self.problems = list(problems)
+        self.nag_every = nag_every
+        self._next_nag = float("-inf")
         self.started = False
         self._starting = Throttled(every=log_every)
         self._beating = Throttled(every=log_every)
         self._publishing = Throttled(every=log_every)
         self._next_start = self._next_heartbeat = self._next_prune = 0.0
+        self._published = 0
 
     def _start(self, now: float) -> None:
         # Without the database the beat waits; the waker goes on waking the spooler.
@@ -97,6 +104,7 @@ class MuleLoop:
                 published = self.store.publish_due(now + self.publish_lead)
                 for job in published:
                     self.waker.notify(job.file_name, job.due)
+                self._published += len(published)
                 if len(published) < 1000:
                     break
             following = self.store.next_due(now)
@@ -124,12 +132,24 @@ class MuleLoop:
         beat_delay = self.beat.tick() if self.started else max(0.0, self._next_start - now)
         if beat_delay > 0:
             self.refresh()
-        delay = min(beat_delay, self._publish(now), self.waker.step())
+        # Wake the spooler for what is due before asking the store: a file already in the
+        # spool directory (a job due now, a fire) must not wait for the store's I/O, which for
+        # the database store is a round trip (a new connection, with CONN_MAX_AGE = 0).
+        wake_delay = self.waker.step()
+        self._published = 0
+        publish_delay = self._publish(now)
+        if self._published:
+            wake_delay = self.waker.step()  # the jobs just published
+        delay = min(beat_delay, publish_delay, wake_delay)
         now = self.clock()
         if now >= self._next_heartbeat:
             self._heartbeat(now)
             if self.store is not None:
                 self._maintain(now)
+        if self.problems and now >= self._next_nag:
+            self._next_nag = now + self.nag_every
+            for problem in self.problems:
+                logger.error("invalid entry, not run: %s", problem)
         if self.started and now >= self._next_prune:
             self._next_prune = now + self.prune_every
             try:

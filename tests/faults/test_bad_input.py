@@ -26,8 +26,8 @@ import spoolcron
 from spoolcron.core.payload import MAX_BODY_SIZE, Payload
 from spoolcron.spool import codec, files
 from tests.conftest import Runs
-from tests.integration.conftest import REPO, RunUwsgi
-from tests.integration.harness import UwsgiProcess, wait_until
+from tests.integration.conftest import RunUwsgi
+from tests.integration.harness import wait_until
 from tests.integration.project import Database
 from tests.testapp import tasks
 
@@ -169,27 +169,24 @@ BROKEN_MODULES = [
 
 @pytest.mark.uwsgi
 @pytest.mark.parametrize(("module", "line"), BROKEN_MODULES)
-def test_broken_schedules_module_stops_uwsgi_naming_it(
-    uwsgi_bin: Path,
-    tmp_path: Path,
+def test_a_broken_schedules_module_is_named_and_never_stops_uwsgi(
+    run_uwsgi: RunUwsgi,
     dirs: Dirs,
     runs: Runs,
     project_db: Database,
     module: str,
     line: str,
 ) -> None:
-    uwsgi = UwsgiProcess(
-        *options(dirs),
-        env=env(dirs, runs, project_db, module),
-        cwd=REPO,
-        log_path=tmp_path / "uwsgi.log",
-        binary=uwsgi_bin,
-    )
-    log = uwsgi.run_until_it_stops()
+    uwsgi = run_uwsgi(*options(dirs), env=env(dirs, runs, project_db, module))
+    uwsgi.wait_for_log(r"spoolcron mule started", 20)
+    log = uwsgi.log()
     assert f"CRITICAL spoolcron.uwsgi {line}\n" in log, log
-    assert "spoolcron: system check errors, stopping uWSGI" in log
-    assert "beat started" not in log
-    assert project_db.query("SELECT COUNT(*) FROM spoolcron_fireclaim") == [(0,)]
+    assert f"ERROR spoolcron.uwsgi invalid entry, not run: {line}\n" in log
+    assert "stopping uWSGI" not in log
+    assert uwsgi.running()
+    # The web and the spooler go on: a job enqueued now runs.
+    tasks.record.delay("still-serving")
+    uwsgi.wait_until(lambda: runs.labels() == ["still-serving"] or None, 10, "the job to run")
 
 
 def test_arguments_over_the_size_limit_are_refused_at_enqueue(dirs: Dirs) -> None:

@@ -16,6 +16,7 @@ import re
 import subprocess
 import sys
 import time
+import urllib.request
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -24,7 +25,6 @@ from typing import Any
 
 import pytest
 
-from spoolcron.spool import files
 from tests.conftest import Runs
 
 from .conftest import REPO, RunUwsgi
@@ -491,24 +491,30 @@ BROKEN = (
 )
 
 
-def test_invalid_entry_stops_uwsgi(
-    uwsgi_bin: Path, tmp_path: Path, spool_dir: Path, runs: Runs, project_db: Database
+def test_an_invalid_entry_never_stops_uwsgi(
+    run_uwsgi: RunUwsgi, spool_dir: Path, runs: Runs, project_db: Database
 ) -> None:
-    """The mule finds an invalid entry, logs what and where, and stops uWSGI: nothing fires."""
-    uwsgi = UwsgiProcess(
-        *beat_options(spool_dir, "--processes=2"),
-        env=beat_env(spool_dir, runs, project_db, "beat_bad_expression"),
-        cwd=REPO,
-        log_path=tmp_path / "uwsgi.log",
-        binary=uwsgi_bin,
-    )
-    log = uwsgi.run_until_it_stops()
+    """A typo in a schedules module is not an outage: the mule logs it loudly, the beat runs
+    the valid entries without it, and the web goes on serving."""
+    uwsgi = start_beat(run_uwsgi, spool_dir, runs, project_db, "beat_bad_expression")
+    uwsgi.wait_until(lambda: "fine" in runs.labels() or None, 10, message="the valid entry")
+    log = uwsgi.log()
     assert f"CRITICAL spoolcron.uwsgi {BROKEN} (spoolcron.E002)\n" in log, log
-    assert "spoolcron: system check errors, stopping uWSGI" in log
-    assert "beat started" not in log
-    # Not even the valid entry of the module fired.
-    assert project_db.query("SELECT COUNT(*) FROM spoolcron_fireclaim") == [(0,)]
-    assert files.list_files(spool_dir) == []
+    assert (
+        "ERROR spoolcron.uwsgi spoolcron: the beat runs without the invalid entries and the web "
+        "goes on serving; fix them and reload invalid=1\n"
+    ) in log
+    assert f"ERROR spoolcron.uwsgi invalid entry, not run: {BROKEN} (spoolcron.E002)\n" in log
+    assert "stopping uWSGI" not in log
+    assert uwsgi.running()
+    port = re.search(r"--http-socket=127\.0\.0\.1:(\d+)", " ".join(uwsgi.options))
+    assert port is not None
+    with urllib.request.urlopen(f"http://127.0.0.1:{port[1]}/enqueue/?label=web") as reply:
+        assert reply.status == 200
+    assert "broken" not in runs.labels()
+    entries = {row[0] for row in project_db.query("SELECT entry FROM spoolcron_fireclaim")}
+    assert "fine" in entries
+    assert "broken" not in entries
 
 
 def test_invalid_entry_fails_the_system_checks(spool_dir: Path) -> None:
