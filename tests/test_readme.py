@@ -104,3 +104,46 @@ def test_the_tasks_framework_example_runs(myapp: Path) -> None:
     assert result.status == TaskResultStatus.SUCCESSFUL
     assert result.return_value == {"photo": 42, "width": 400}
     assert namespace["later"].task.run_after is not None
+
+
+# --- "Testing your tasks and schedules" ----------------------------------------------------
+
+
+def readme_test(comment: str) -> dict[str, Any]:
+    """The README's test file starting with ``comment``, executed: its names."""
+    namespace: dict[str, Any] = {}
+    exec(compile(block_starting(comment), "README.rst", "exec"), namespace)
+    return namespace
+
+
+@pytest.mark.usefixtures("loaded_periodic_only")  # run_due imports myapp.schedules
+@pytest.mark.django_db
+def test_the_recording_example_runs(myapp: Path) -> None:
+    import spoolcron.testing
+
+    test = readme_test("# tests/test_welcome.py")["test_signing_up_sends_the_welcome"]
+    with spoolcron.testing.recording() as jobs:
+        test(jobs)
+        assert jobs.all() == []
+
+
+@pytest.mark.usefixtures("loaded_periodic_only")
+@pytest.mark.django_db
+def test_the_dst_example_runs(myapp: Path, settings: Any) -> None:
+    import spoolcron.testing
+
+    settings.TIME_ZONE = "Europe/Rome"
+    test = readme_test("# tests/test_nightly.py")["test_nightly_runs_once_a_night_across_dst"]
+    with spoolcron.testing.recording() as jobs:
+        test(jobs)
+
+
+@pytest.mark.django_db(transaction=True)
+def test_the_testcase_example_runs(myapp: Path) -> None:
+    import unittest
+
+    case = readme_test("# myapp/tests.py")["WelcomeTests"]
+    outcome = unittest.TextTestRunner(verbosity=0).run(
+        unittest.defaultTestLoader.loadTestsFromTestCase(case)
+    )
+    assert (outcome.testsRun, outcome.errors, outcome.failures) == (1, [], [])
