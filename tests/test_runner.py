@@ -10,9 +10,11 @@ from pathlib import Path
 import pytest
 
 import spoolcron
+from spoolcron.core.payload import Payload
 from spoolcron.jobs import pending_store
 from spoolcron.runtime.dispatch import Outcome
 from spoolcron.spool import files
+from spoolcron.spool.payloads import pending_payloads
 from tests.conftest import Runs
 from tests.helpers import run_due
 from tests.testapp import tasks
@@ -91,3 +93,22 @@ def test_job_handle_sees_the_run(spool_dir: Path, runs: Runs) -> None:
     job = spoolcron.schedule("tests.testapp.tasks.record", ["x"])
     run_due()
     assert job.status == "succeeded"  # from the results store
+
+
+def spooled_payloads(spool_dir: Path) -> list[Payload]:
+    return [payload for _, payload in pending_payloads(spool_dir)]
+
+
+def test_until_does_not_move_a_retry_by_its_offset(spool_dir: Path, runs: Runs) -> None:
+    """`run-due --until +5m` runs a job due in a minute now; when it fails, its retry is due a
+    backoff after the real time, not five minutes later."""
+    tasks.flaky.schedule(["offset"], {"fail_times": 1}, run_after=60)
+    before = time.time()
+    [ran] = run_due(until=before + 300)
+    assert ran.outcome is Outcome.RETRYING
+    [retry] = [
+        payload
+        for payload in pending_store().waiting() + spooled_payloads(spool_dir)
+        if payload.attempt == 2
+    ]
+    assert before + 0.5 <= retry.run_after <= time.time() + 0.5  # flaky's retry_backoff: 0.5 s

@@ -134,8 +134,12 @@ def run_spool_file(
     publisher: Publisher | None = None,
     now: Callable[[], float] = time.time,
     sleep: Callable[[float], None] = time.sleep,
+    as_of: float | None = None,
 ) -> Result:
     """Run the job in ``file``; the caller removes the file if ``outcome.removes_file``.
+
+    ``as_of`` runs a job due by then at once, as if it were that late (``run-due --until``);
+    the times recorded and a retry's due time still follow ``now``.
 
     Retries are new jobs with a later due time, published like any job (``publisher``:
     default, straight into the spool directory), since uWSGI's own retry would re-run the file
@@ -145,7 +149,8 @@ def run_spool_file(
     if publisher is None:
         conf = get_settings()
         publisher = Publisher(conf.spool_dir, fsync=conf.fsync)
-    result = _dispatch(file, recorder, publisher, now, sleep)
+    due_by = now if as_of is None else (lambda: max(now(), as_of))
+    result = _dispatch(file, recorder, publisher, now, sleep, due_by)
     if result.payload is not None and result.outcome in _SETTLED:
         publisher.settled(result.payload.job_id)
     return result
@@ -160,6 +165,7 @@ def _dispatch(
     publisher: Publisher,
     now: Callable[[], float],
     sleep: Callable[[float], None],
+    due_by: Callable[[], float],
 ) -> Result:
     if not file.is_ours:
         return Result(Outcome.NOT_OURS)
@@ -178,12 +184,12 @@ def _dispatch(
         recorder.refresh()
         return Result(Outcome.QUARANTINED, payload, reason)
 
-    if payload.run_after - now() > MAX_EARLY_WAIT:
+    if payload.run_after - due_by() > MAX_EARLY_WAIT:
         return Result(Outcome.NOT_DUE, payload)
 
     recorder.refresh()
     try:
-        return _run(file, payload, task, recorder, publisher, now, sleep)
+        return _run(file, payload, task, recorder, publisher, now, sleep, due_by)
     finally:
         recorder.refresh()
 
@@ -196,6 +202,7 @@ def _run(
     publisher: Publisher,
     now: Callable[[], float],
     sleep: Callable[[float], None],
+    due_by: Callable[[], float],
 ) -> Result:
     # The overlap check (a query) runs in the moment the waker leaves before the instant;
     # the task starts at the instant, never before.
@@ -212,7 +219,7 @@ def _run(
             recorder.skipped(payload, reason)
             return Result(Outcome.SKIPPED, payload, reason)
 
-    early = payload.run_after - now()
+    early = payload.run_after - due_by()
     if early > 0:
         sleep(early)
     started = now()

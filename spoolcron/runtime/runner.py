@@ -12,6 +12,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from ..conf import get_settings
+from ..core.payload import due_of
 from ..core.protocols import Recorder
 from ..exceptions import SpoolFileError
 from ..spool import files, locks
@@ -33,14 +34,14 @@ def _run_one(
             return None  # uwsgi.spool() is still writing it
         files.quarantine(path, get_settings().failed_dir, str(exc))
         return Result(Outcome.QUARANTINED, reason=str(exc))
-    if not file.is_ours or file.at > until:
+    if not file.is_ours or due_of(file.args, file.at) > until:
         return None
     with locks.locked(path) as ok:
         if not ok:
             return None  # a spooler runs it, or it is gone
         # hold(): closing another descriptor of the file would drop the lock we hold.
         with locks.hold(path, file.args, file.body) as held:
-            result = run_spool_file(held, recorder, publisher=publisher, now=now)
+            result = run_spool_file(held, recorder, publisher=publisher, now=now, as_of=until)
             if result.outcome.removes_file:
                 os.unlink(path)
     return result
@@ -55,14 +56,11 @@ def run_due(
 ) -> list[Result]:
     """Run every spoolcron file due by ``until`` (default: now), oldest first.
 
-    Jobs due later than now but before ``until`` run at once, as if it were ``until``.
-    Retries written meanwhile are due later and are left for the next call.
+    Jobs due later than now but before ``until`` run at once, as if it were ``until``; what
+    they record and their retries' due times follow the real ``clock`` (a retry due after
+    ``until`` is left for the next call).
     """
     deadline = clock() if until is None else until
-
-    def now() -> float:
-        return max(clock(), deadline)
-
     conf = get_settings()
     if publisher is None:
         publisher = Publisher(conf.spool_dir, fsync=conf.fsync)
@@ -85,7 +83,7 @@ def run_due(
     for at, path in sorted(due):
         if at > deadline:
             continue
-        result = _run_one(path, deadline, recorder, publisher, now)
+        result = _run_one(path, deadline, recorder, publisher, clock)
         if result is not None:
             results.append(result)
     return results
