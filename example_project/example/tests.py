@@ -4,7 +4,7 @@
 Run them with ``python example_project/manage.py test example``.
 """
 
-from datetime import datetime
+from datetime import UTC, datetime
 
 from django.test import TestCase
 from django.urls import reverse
@@ -39,9 +39,7 @@ class EnqueueFormTests(TestCase):
 
 
 def _local(timestamp: float) -> str:
-    return timezone.localtime(datetime.fromtimestamp(timestamp, timezone.UTC)).strftime(
-        "%a %Y-%m-%d %H:%M"
-    )
+    return timezone.localtime(datetime.fromtimestamp(timestamp, UTC)).strftime("%a %Y-%m-%d %H:%M")
 
 
 class ScheduleTests(TestCase):
