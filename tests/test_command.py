@@ -543,7 +543,12 @@ MULE_SCRIPT = Path(spoolcron.__file__).resolve().parent / "mule.py"
 
 def test_uwsgi_config(spool_dirs: tuple[Path, Path]) -> None:
     spool, _ = spool_dirs
-    with override_settings(WSGI_APPLICATION="myproject.wsgi.application", BASE_DIR="/srv/app"):
+    with override_settings(
+        WSGI_APPLICATION="myproject.wsgi.application",
+        BASE_DIR="/srv/app",
+        STATIC_ROOT="/srv/app/static",
+        STATIC_URL="/static/",
+    ):
         out, _ = spoolcron_command("uwsgi-config", "--socket", "/run/app.sock", "--processes", "8")
     options = [line for line in out.splitlines() if not line.startswith(";")]
     expected = [
@@ -559,7 +564,9 @@ def test_uwsgi_config(spool_dirs: tuple[Path, Path]) -> None:
         "die-on-term = true",
         "processes = 8",
         "socket = /run/app.sock",
+        "static-map = /static=/srv/app/static",
         f"spooler = {spool.resolve()}",
+        "spooler-quiet = true",
         "shared-import = spoolcron.uwsgi",
         f"mule = {MULE_SCRIPT}",
     ]

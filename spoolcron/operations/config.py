@@ -54,9 +54,18 @@ def uwsgi_config(
         lines += ["; uwsgi protocol, behind a web server such as nginx", f"socket = {socket}"]
     elif http:
         lines += ["; where to listen for HTTP", f"http = {http}"]
+    static_root = getattr(settings, "STATIC_ROOT", None)
+    static_url = str(getattr(settings, "STATIC_URL", None) or "/static/")
+    if static_root and not static_url.startswith(("http://", "https://", "//")):
+        lines += [
+            "; the admin's styles and scripts, after `manage.py collectstatic`",
+            f"static-map = /{static_url.strip('/')}={Path(static_root)}",
+        ]
     lines += [
         "; the same directory as SPOOLCRON['SPOOL_DIR']",
         f"spooler = {conf.spool_dir.resolve()}",
+        "; no \"managing request\" lines from uWSGI for each job: spoolcron logs its own",
+        "spooler-quiet = true",
         "; installs the spooler callable (it chains to uwsgidecorators' for files not ours);",
         "; imported in the master before the fork, so the spooler has it under lazy-apps too",
         "shared-import = spoolcron.uwsgi",

@@ -47,10 +47,15 @@ def test_directories_are_private(
     uwsgi.wait_until(lambda: dirs.quarantined(), 15, "the broken file to be moved aside")
     assert mode(dirs.failed) == 0o700
     assert mode(dirs.spool / starts.STARTS_DIR) == 0o700
-    job = spoolcron.schedule("tests.testapp.tasks.record", ["private"], run_after=60)
+    job = spoolcron.schedule("tests.testapp.tasks.record", ["private"], run_after=4)
     # (The test app's every-minute entry may have a fire waiting too.)
     [path] = [p for p in dirs.pending() if job.id in p.name]
     assert mode(path) == 0o600
+    # A job due later waits in the pending store: private the same way.
+    later = spoolcron.schedule("tests.testapp.tasks.record", ["later"], run_after=600)
+    pending = dirs.spool.parent / "pending"
+    [waiting] = [p for p in pending.rglob("*") if later.id in p.name]
+    assert (mode(pending), mode(waiting.parent), mode(waiting)) == (0o700, 0o700, 0o600)
 
 
 def _imports(tree: ast.AST) -> set[str]:
