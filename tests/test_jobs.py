@@ -113,9 +113,9 @@ def test_arguments_json_cannot_carry_are_refused_at_enqueue(spool_dir: Path) -> 
         "cannot be stored as JSON."
     )
     with pytest.raises(spoolcron.InvalidArguments) as info:
-        tasks.record.schedule(["ok", {1, 2}])
+        tasks.record.schedule([{1, 2}])
     assert str(info.value) == (
-        "Cannot schedule task 'tests.testapp.tasks.record': args[1] = {1, 2} "
+        "Cannot schedule task 'tests.testapp.tasks.record': args[0] = {1, 2} "
         "cannot be stored as JSON."
     )
     assert files.list_files(spool_dir) == []

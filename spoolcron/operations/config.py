@@ -64,7 +64,7 @@ def uwsgi_config(
     lines += [
         "; the same directory as SPOOLCRON['SPOOL_DIR']",
         f"spooler = {conf.spool_dir.resolve()}",
-        "; no \"managing request\" lines from uWSGI for each job: spoolcron logs its own",
+        '; no "managing request" lines from uWSGI for each job: spoolcron logs its own',
         "spooler-quiet = true",
         "; installs the spooler callable (it chains to uwsgidecorators' for files not ours);",
         "; imported in the master before the fork, so the spooler has it under lazy-apps too",
