@@ -60,6 +60,8 @@ if os.environ.get("SPOOLCRON_TEST_PROCESS_DATABASE_URL"):
     from tests.postgres import django_database
 
     DATABASES["default"] = django_database(os.environ["SPOOLCRON_TEST_PROCESS_DATABASE_URL"])
+    if os.environ.get("SPOOLCRON_TEST_CONN_MAX_AGE"):
+        DATABASES["default"]["CONN_MAX_AGE"] = int(os.environ["SPOOLCRON_TEST_CONN_MAX_AGE"])
     if os.environ.get("SPOOLCRON_TEST_PG_SCHEMA"):
         DATABASES["default"]["OPTIONS"] = {
             "options": f"-c search_path={os.environ['SPOOLCRON_TEST_PG_SCHEMA']}"
@@ -78,5 +80,10 @@ LOGGING = {
 }
 if os.environ.get("SPOOLCRON_PENDING_DIR"):
     SPOOLCRON["PENDING_DIR"] = os.environ["SPOOLCRON_PENDING_DIR"]
+if os.environ.get("SPOOLCRON_PENDING_STORE"):
+    # tests/integration/test_pending_hosts.py: hosts sharing the database store.
+    SPOOLCRON["PENDING_STORE"] = os.environ["SPOOLCRON_PENDING_STORE"]
+if os.environ.get("SPOOLCRON_PENDING_LEASE"):
+    SPOOLCRON["PENDING_LEASE"] = float(os.environ["SPOOLCRON_PENDING_LEASE"])
 if os.environ.get("SPOOLCRON_TEST_MODULES"):
     SPOOLCRON["MODULES"] = os.environ["SPOOLCRON_TEST_MODULES"].split(",")

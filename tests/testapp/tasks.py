@@ -27,6 +27,13 @@ def record(label: str, **extra: object) -> str:
 
 
 @spoolcron.task
+def where(label: str) -> str:
+    """Records which host ran it: the spool directory its spooler serves."""
+    _record("where", label=label, spool=os.environ.get("SPOOLCRON_SPOOL_DIR", ""))
+    return label
+
+
+@spoolcron.task
 async def record_async(label: str) -> str:
     _record("record_async", label=label)
     return label
