@@ -177,15 +177,69 @@ def headlines(rows: Sequence[Row]) -> list[str]:
                 "us",
             )
         )
-    backlog = [r for r in rows if r.get("scenario") == "backlog_idle_cost"]
-    measured = [r for r in backlog if _number(r, "mule_cpu_pct") is not None]
-    if len(measured) >= 2:
-        low, high = measured[0], measured[-1]
-        lines.append(
-            f"- **Idle cost of a pending backlog** (spoolcron's mule): "
-            f"{_number(low, 'mule_cpu_pct'):.2g} % of a core with {low['backlog']:,} far-future "
-            f"jobs, {_number(high, 'mule_cpu_pct'):.2g} % with {high['backlog']:,}; a job due "
-            f"now started {_fmt(_number(low, 'due_now_p50_ms') or math.nan, 'ms')} vs "
-            f"{_fmt(_number(high, 'due_now_p50_ms') or math.nan, 'ms')} late (p50)."
+    oneoff_now = _find(rows, oneoff, system="spoolcron*", jobs="due now")
+    celery_now = _find(rows, oneoff, system="Celery*", jobs="due now")
+    lines.append(
+        _compare(
+            "One-off jobs due now (enqueued from another process), p99 lateness",
+            _number(oneoff_now, "p99_ms"),
+            [("Celery apply_async", _number(celery_now, "p99_ms"))],
+            "ms",
         )
+    )
+    lines += _backlog(rows)
+    lines += _bulk(rows)
     return [line for line in lines if line]
+
+
+def _backlog(rows: Sequence[Row]) -> list[str | None]:
+    """Per store: mule idle CPU and due-now lateness at the smallest and largest backlog."""
+    lines: list[str | None] = []
+    backlog = [r for r in rows if r.get("scenario") == "backlog_idle_cost"]
+    for store in dict.fromkeys(str(r.get("store")) for r in backlog):
+        measured = [
+            r for r in backlog if r.get("store") == store and _number(r, "mule_cpu_pct") is not None
+        ]
+        if len(measured) < 2:
+            continue
+        low, high = measured[0], measured[-1]
+        verdict = high.get("within_1.2x")
+        lines.append(
+            f"- **Idle cost of a pending backlog, {store} store** (the mule): "
+            f"{_number(low, 'mule_cpu_pct'):.2g} % of a core with {low['backlog']:,} jobs due "
+            f"next week, {_number(high, 'mule_cpu_pct'):.2g} % with {high['backlog']:,}; a job "
+            f"due now started {_fmt(_number(low, 'due_now_p50_ms') or math.nan, 'ms')} vs "
+            f"{_fmt(_number(high, 'due_now_p50_ms') or math.nan, 'ms')} late (p50; p99 "
+            f"{_fmt(_number(low, 'due_now_p99_ms') or math.nan, 'ms')} vs "
+            f"{_fmt(_number(high, 'due_now_p99_ms') or math.nan, 'ms')})"
+            + (
+                f"; within 1.2x at {high['backlog']:,}: {'yes' if verdict else 'no'}."
+                if isinstance(verdict, bool)
+                else "."
+            )
+        )
+    return lines
+
+
+def _bulk(rows: Sequence[Row]) -> list[str | None]:
+    """schedule_many() into each store, jobs/s."""
+    found = [
+        r
+        for r in rows
+        if r.get("scenario") == "bulk_enqueue"
+        and str(r.get("call", "")).startswith("schedule_many")
+        and _number(r, "jobs_per_s_median") is not None
+    ]
+    if not found:
+        return []
+    parts = [
+        f"{r['store']} on {str(r['where']).split(' (')[0]} "
+        f"{_fmt(_number(r, 'jobs_per_s_median') or math.nan, 'jobs/s')}"
+        for r in found
+    ]
+    count = found[0].get("jobs")
+    return [
+        f"- **Bulk enqueue** (`schedule_many()` of {count:,} jobs due in an hour, one call): "
+        + "; ".join(parts)
+        + "."
+    ]

@@ -15,7 +15,7 @@ import re
 import sqlite3
 import subprocess
 import sys
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -45,8 +45,9 @@ def setup_django() -> None:
     django.setup()
 
 
-def migrate(sqlite_path: Path) -> None:
-    """Create the spoolcron tables in a fresh SQLite file, in a separate process."""
+def migrate(sqlite_path: Path, env: Mapping[str, str] | None = None) -> None:
+    """Create the spoolcron tables in a fresh SQLite file (or the database ``env`` names,
+    see settings.py), in a separate process."""
     subprocess.run(
         [sys.executable, "-m", "django", "migrate", "--noinput", "-v0"],
         cwd=REPO,
@@ -54,6 +55,7 @@ def migrate(sqlite_path: Path) -> None:
             **os.environ,
             "DJANGO_SETTINGS_MODULE": SETTINGS,
             "SPOOLCRON_BENCH_SQLITE": str(sqlite_path),
+            **(env or {}),
         },
         check=True,
         timeout=120,
@@ -119,22 +121,34 @@ class Server:
 
 
 @contextlib.contextmanager
-def serve(workdir: Path, *, beat: bool = False, start_timeout: float = 60.0) -> Iterator[Server]:
+def serve(
+    workdir: Path,
+    *,
+    beat: bool = False,
+    start_timeout: float = 60.0,
+    env: Mapping[str, str] | None = None,
+) -> Iterator[Server]:
     """Run the benchmark project under uWSGI in *workdir*; always stopped on exit.
 
     ``beat=True`` declares the ``every second`` entry (schedules.py) for the mule's beat.
+    ``env``: more settings for the project (settings.py), e.g. the pending store and a
+    PostgreSQL database (already migrated: see project/postgres.py); without a database URL
+    a fresh SQLite file in *workdir* is migrated.
     """
     spool = files.ensure_dir(workdir / "spool")
     results = workdir / "results"
     results.mkdir(exist_ok=True)
     db_path = workdir / "db.sqlite3"
-    migrate(db_path)
-    env = {
+    extra = dict(env or {})
+    if not extra.get("SPOOLCRON_BENCH_DATABASE_URL"):
+        migrate(db_path)
+    process_env = {
         "DJANGO_SETTINGS_MODULE": SETTINGS,
         "SPOOLCRON_BENCH_SPOOL_DIR": str(spool),
         "SPOOLCRON_BENCH_SQLITE": str(db_path),
         "SPOOLCRON_BENCH_RESULTS": str(results),
         "SPOOLCRON_BENCH_BEAT": "1" if beat else "",
+        **extra,
     }
     with run_uwsgi(
         f"--http-socket=127.0.0.1:{free_port()}",
@@ -144,7 +158,7 @@ def serve(workdir: Path, *, beat: bool = False, start_timeout: float = 60.0) -> 
         f"--spooler={spool}",
         "--import=spoolcron.uwsgi",
         "--mule=spoolcron.uwsgi:mule",
-        env=env,
+        env=process_env,
         cwd=REPO,
         log_path=workdir / "uwsgi.log",
         timeout=start_timeout,

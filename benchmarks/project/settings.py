@@ -1,10 +1,15 @@
 """Django settings of the benchmark project: spoolcron plus the task the benchmarks time.
 
-Paths come from the environment the benchmark sets for each run (see server.py).
+Paths come from the environment the benchmark sets for each run (see server.py):
+SPOOLCRON_BENCH_SPOOL_DIR, SPOOLCRON_BENCH_SQLITE, SPOOLCRON_BENCH_RESULTS; and for the
+pending-store scenarios SPOOLCRON_BENCH_PENDING_STORE ("files" or "database"),
+SPOOLCRON_BENCH_PENDING_DIR, SPOOLCRON_BENCH_DATABASE_URL (postgresql://user@host:port/db,
+instead of SQLite) with SPOOLCRON_BENCH_PG_SCHEMA (its search_path; see project/postgres.py).
 """
 
 import os
 import tempfile
+from urllib.parse import unquote, urlsplit
 
 SECRET_KEY = "spoolcron-benchmarks"
 DEBUG = False
@@ -22,11 +27,38 @@ DATABASES = {
         "OPTIONS": {"timeout": 20},
     }
 }
+
+
+def postgres_database(url: str, schema: str, application_name: str) -> dict[str, object]:
+    """DATABASES["default"] for a postgresql:// URL, with *schema* as its search_path and a
+    name for its connections in pg_stat_activity."""
+    parts = urlsplit(url)
+    return {
+        "ENGINE": "django.db.backends.postgresql",
+        "NAME": unquote(parts.path.lstrip("/")) or "postgres",
+        "USER": unquote(parts.username or ""),
+        "PASSWORD": unquote(parts.password or ""),
+        "HOST": parts.hostname or "",
+        "PORT": str(parts.port or ""),
+        "OPTIONS": {"options": f"-c search_path={schema}", "application_name": application_name},
+    }
+
+
+if os.environ.get("SPOOLCRON_BENCH_DATABASE_URL"):
+    DATABASES["default"] = postgres_database(
+        os.environ["SPOOLCRON_BENCH_DATABASE_URL"],
+        os.environ.get("SPOOLCRON_BENCH_PG_SCHEMA", "public"),
+        os.environ.get("SPOOLCRON_BENCH_PG_APP", "spoolcron-bench"),
+    )
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
-SPOOLCRON = {
+SPOOLCRON: dict[str, object] = {
     "SPOOL_DIR": os.environ.get("SPOOLCRON_BENCH_SPOOL_DIR")
     or os.path.join(tempfile.gettempdir(), "spoolcron-bench", "spool"),
 }
+if os.environ.get("SPOOLCRON_BENCH_PENDING_STORE"):
+    SPOOLCRON["PENDING_STORE"] = os.environ["SPOOLCRON_BENCH_PENDING_STORE"]
+if os.environ.get("SPOOLCRON_BENCH_PENDING_DIR"):
+    SPOOLCRON["PENDING_DIR"] = os.environ["SPOOLCRON_BENCH_PENDING_DIR"]
 # spoolcron's own INFO lines ("job started ... late_ms=...") go to the uWSGI log, which the
 # benchmarks read: the same logging a production deployment would have on.
 LOGGING = {
