@@ -310,7 +310,7 @@ def test_jobs_enqueued_on_a_all_run_when_a_dies_half_way(
 
     late = sorted(r["time"] - due[r["label"]] for r in records)
     print(
-        f"\nran on A: {len(on_a)} (of which {len(held_by_a)} more were claimed by A at the kill), "
+        f"\nran on A: {len(on_a)} (A held {len(held_by_a)} claims at the kill), "
         f"on B: {len(on_b)}; twice: "
         f"{ {label: history[job_of[label]] for label in twice} } "
         f"(A's spooler {a_spooler}); lateness p50 {late[len(late) // 2]:.3f} s, "
