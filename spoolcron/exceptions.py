@@ -12,6 +12,7 @@ __all__ = [
     "InvalidArguments",
     "JobNotFound",
     "JobRunning",
+    "JobTimeout",
     "PayloadError",
     "SpoolFileError",
     "SpoolWriteError",
@@ -69,6 +70,22 @@ class PayloadError(SpoolcronError, ValueError):
 
 class JobRunning(SpoolcronError):
     """The job is being run by a spooler right now, so it cannot be cancelled."""
+
+
+class JobTimeout(SpoolcronError):
+    """A task ran past its ``timeout``: raised inside it when the time limit passes.
+
+    Not a ``TimeoutError``: libraries that catch ``OSError`` around their I/O (and turn a
+    socket timeout into their own error) must not swallow or rename it.
+    """
+
+    def __init__(self, task: str, seconds: float) -> None:
+        self.task = task
+        self.seconds = seconds
+        super().__init__(f"Task {task!r} timed out after {seconds:g} s.")
+
+    def __reduce__(self) -> tuple[type[JobTimeout], tuple[str, float]]:
+        return (type(self), (self.task, self.seconds))
 
 
 class SpoolcronImproperlyConfigured(SpoolcronError, ImproperlyConfigured):

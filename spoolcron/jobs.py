@@ -19,7 +19,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from .conf import Settings, get_settings
-from .core.payload import Payload, check_arguments, encode_body, job_file_prefix
+from .core.payload import META_EXPIRES, Payload, check_arguments, encode_body, job_file_prefix
 from .core.protocols import PendingStore
 from .core.registry import Task, resolve_task
 from .core.times import utc
@@ -143,6 +143,7 @@ def _payload(
     run_after: datetime | timedelta | float | None,
     meta: Mapping[str, Any] | None,
     current: float,
+    expires: datetime | timedelta | float | None = None,
 ) -> tuple[Payload, bytes]:
     """The job's payload and its encoded body: every check ``schedule()`` promises."""
     plain_args, plain_kwargs = check_arguments(task.name, args, kwargs)
@@ -151,17 +152,45 @@ def _payload(
         raise InvalidArguments(
             f"Cannot schedule task {task.name!r}: meta must be a dict, not {meta!r}."
         )
+    due = timestamp_of(run_after, current)
+    plain_meta = dict(meta or {})
+    if expires is not None:
+        plain_meta[META_EXPIRES] = _expiry(task, expires, due)
     payload = Payload(
         task=task.name,
         job_id=uuid.uuid4().hex,
-        run_after=timestamp_of(run_after, current),
+        run_after=due,
         args=plain_args,
         kwargs=plain_kwargs,
-        meta=dict(meta or {}),
+        meta=plain_meta,
         enqueued_at=current,
     )
     # Encode now, even when the write waits for a commit: bad arguments fail here.
     return payload, encode_body(payload)
+
+
+def _expiry(task: Task[Any, Any], expires: datetime | timedelta | float, due: float) -> float:
+    """The Unix time a job due at ``due`` expires: an aware datetime as it is, a timedelta or a
+    number of seconds after the due time."""
+    if isinstance(expires, datetime) or (
+        isinstance(expires, timedelta)
+        or (isinstance(expires, int | float) and not isinstance(expires, bool) and expires > 0)
+    ):
+        try:
+            at = timestamp_of(expires, due)
+        except InvalidArguments as exc:  # it names run_after
+            raise InvalidArguments(str(exc).replace("run_after", "expires", 1)) from None
+    else:
+        raise InvalidArguments(
+            f"Cannot schedule task {task.name!r}: expires must be an aware datetime, a "
+            f"timedelta or a number of seconds > 0 after run_after, not {expires!r}."
+        )
+    if not at > due:
+        raise InvalidArguments(
+            f"Cannot schedule task {task.name!r}: expires={expires!r} is not after its "
+            "run_after, so the job could never run."
+        )
+    return at
 
 
 def _job(payload: Payload) -> Job:
@@ -177,8 +206,12 @@ def schedule(
     *,
     on_commit: bool | None = None,
     now: Callable[[], float] = time.time,
+    expires: datetime | timedelta | float | None = None,
 ) -> Job:
     """Enqueue one run of a registered task, due at ``run_after`` (default: now).
+
+    ``expires`` (an aware datetime, or a timedelta or seconds after ``run_after``; default:
+    the task's ``expires`` option) drops the job if it has not started by then.
 
     ``run_after`` is an aware datetime, a timedelta or a number of seconds from now. A job due
     within ``SPOOLCRON["HORIZON"]`` is written to the spool directory, a later one to the
@@ -188,7 +221,7 @@ def schedule(
     """
     task = resolve_task(function)
     current = now()
-    payload, body = _payload(task, args, kwargs, run_after, meta, current)
+    payload, body = _payload(task, args, kwargs, run_after, meta, current, expires)
     _deliver([(payload, body)], on_commit=on_commit, now=current)
     return _job(payload)
 
@@ -201,7 +234,7 @@ def schedule_many(
     now: Callable[[], float] = time.time,
 ) -> list[Job]:
     """Enqueue many runs of one task: ``jobs`` holds dicts with any of ``args``, ``kwargs``,
-    ``run_after`` and ``meta``, as for :func:`schedule`.
+    ``run_after``, ``meta`` and ``expires``, as for :func:`schedule`.
 
     Every job is checked before any is written; the store's share is written in one batch
     (one transaction for the database store).
@@ -223,13 +256,14 @@ def schedule_many(
                 job.get("run_after"),
                 job.get("meta"),
                 current,
+                job.get("expires"),
             )
         )
     _deliver(batch, on_commit=on_commit, now=current)
     return [_job(payload) for payload, _ in batch]
 
 
-_JOB_KEYS = frozenset({"args", "kwargs", "run_after", "meta"})
+_JOB_KEYS = frozenset({"args", "kwargs", "run_after", "meta", "expires"})
 
 
 def publish(

@@ -22,6 +22,7 @@ import sys
 import traceback
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
+from datetime import timedelta
 from types import ModuleType
 from typing import Any, Literal, ParamSpec, TypeVar
 
@@ -126,14 +127,32 @@ def periodic(
     overlap: OverlapPolicy = "skip",
     enabled: bool = True,
     retries: int = 0,
+    retry_backoff: float | None = None,
+    retry_on: type[Exception] | tuple[type[Exception], ...] | None = None,
+    retry_jitter: float = 0.0,
+    timeout: float | timedelta | None = None,
+    expires: float | timedelta | None = None,
 ) -> Callable[[Callable[P, R]], Task[P, R]]:
     """Register the function as a task and declare an entry running it on ``schedule``.
 
-    The entry is named after the task (its dotted name) unless ``name`` is given.
+    The entry is named after the task (its dotted name) unless ``name`` is given. The task
+    options (``retries`` to ``expires``) are those of :func:`spoolcron.task`; on a function
+    that is a task already they are ignored (the task has its own).
     """
 
     def register(func: Callable[P, R]) -> Task[P, R]:
-        registered = func if isinstance(func, Task) else task(retries=retries)(func)
+        registered = (
+            func
+            if isinstance(func, Task)
+            else task(
+                retries=retries,
+                retry_backoff=retry_backoff,
+                retry_on=retry_on,
+                retry_jitter=retry_jitter,
+                timeout=timeout,
+                expires=expires,
+            )(func)
+        )
         entry = Entry(
             name=name or registered.name,
             task=registered,

@@ -23,6 +23,7 @@ __all__ = [
     "MARKER",
     "MAX_BODY_SIZE",
     "META_DJANGO_TASK",
+    "META_EXPIRES",
     "META_MANUAL_RUN",
     "META_OVERLAP",
     "PREFIX",
@@ -56,6 +57,10 @@ META_MANUAL_RUN = "entry_manual_run"
 """The entry a job enqueued by ``spoolcron run ENTRY`` runs for."""
 META_DJANGO_TASK = "django_task"
 """``{"backend": alias, "queue_name": name}`` of a job SpoolerBackend enqueued."""
+
+META_EXPIRES = "expires"
+"""The Unix time after which the job, not started yet, is dropped (``schedule(expires=...)``);
+without it the task's ``expires`` option counts from the job's due time."""
 
 FORMAT_VERSION = 1
 MAX_BODY_SIZE = 16 * 1024 * 1024
@@ -128,6 +133,17 @@ class Payload:
     def manual_entry(self) -> str | None:
         manual = self.meta.get(META_MANUAL_RUN)
         return manual if isinstance(manual, str) else None
+
+    def expires_at(self, task_expires: float | None) -> float | None:
+        """When this job, not started yet, is dropped: its own :data:`META_EXPIRES`, else
+        ``task_expires`` seconds after its due time; None for never. A retry never expires:
+        its job has started already."""
+        if self.attempt > 1:
+            return None
+        own = self.meta.get(META_EXPIRES)
+        if isinstance(own, int | float) and not isinstance(own, bool) and math.isfinite(own):
+            return float(own)
+        return None if task_expires is None else self.run_after + task_expires
 
     @property
     def framework(self) -> dict[str, str] | None:

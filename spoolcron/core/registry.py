@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import inspect
+import math
 from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any, Generic, ParamSpec, Protocol, TypeVar, overload
@@ -100,7 +101,18 @@ def is_module_level(func: Any) -> bool:
 class Task(Generic[P, R]):
     """A registered function and its options; calling it runs the function directly."""
 
-    __slots__ = ("_signature", "execution", "func", "name", "retries", "retry_backoff")
+    __slots__ = (
+        "_signature",
+        "execution",
+        "expires",
+        "func",
+        "name",
+        "retries",
+        "retry_backoff",
+        "retry_jitter",
+        "retry_on",
+        "timeout",
+    )
 
     def __init__(
         self,
@@ -109,6 +121,10 @@ class Task(Generic[P, R]):
         name: str,
         retries: int = 0,
         retry_backoff: float | None = None,
+        retry_on: type[Exception] | tuple[type[Exception], ...] | None = None,
+        retry_jitter: float = 0.0,
+        timeout: float | timedelta | None = None,
+        expires: float | timedelta | None = None,
         execution: Execution = PLAIN,
     ) -> None:
         if isinstance(retries, bool) or not isinstance(retries, int) or retries < 0:
@@ -124,12 +140,30 @@ class Task(Generic[P, R]):
                 f"Task {name!r} option retry_backoff must be a number of seconds >= 0, "
                 f"not {retry_backoff!r}."
             )
+        if (
+            isinstance(retry_jitter, bool)
+            or not isinstance(retry_jitter, int | float)
+            or not 0 <= retry_jitter <= 1
+        ):
+            raise InvalidArguments(
+                f"Task {name!r} option retry_jitter must be a fraction of the backoff from 0 "
+                f"to 1, not {retry_jitter!r}."
+            )
         self.func = func
         self.name = name
         self.retries = retries
         self.retry_backoff = None if retry_backoff is None else float(retry_backoff)
+        self.retry_on = _exception_classes(name, retry_on, retries)
+        self.retry_jitter = float(retry_jitter)
+        self.timeout = _seconds(name, "timeout", timeout)
+        self.expires = _seconds(name, "expires", expires)
         self.execution = execution
         self._signature: inspect.Signature | None = None
+
+    def retries_on(self, exc: BaseException) -> bool:
+        """Whether a failure with ``exc`` is retried (while attempts remain): any exception
+        without ``retry_on``, else only those classes (and their subclasses)."""
+        return self.retry_on is None or isinstance(exc, self.retry_on)
 
     @property
     def framework(self) -> Any:
@@ -170,12 +204,17 @@ class Task(Generic[P, R]):
         meta: Mapping[str, Any] | None = None,
         *,
         on_commit: bool | None = None,
+        expires: datetime | timedelta | float | None = None,
     ) -> Job:
         """Enqueue one run of this task; see :func:`spoolcron.schedule`."""
         if _enqueue is None:
             raise SpoolcronImproperlyConfigured(
                 f"Cannot schedule task {self.name!r}: Django is not set up with 'spoolcron' "
                 "in INSTALLED_APPS."
+            )
+        if expires is not None:
+            return _enqueue(
+                self, args, kwargs, run_after, meta, on_commit=on_commit, expires=expires
             )
         return _enqueue(self, args, kwargs, run_after, meta, on_commit=on_commit)
 
@@ -188,7 +227,14 @@ class Task(Generic[P, R]):
 def task(func: Callable[P, R], /) -> Task[P, R]: ...
 @overload
 def task(
-    *, name: str | None = None, retries: int = 0, retry_backoff: float | None = None
+    *,
+    name: str | None = None,
+    retries: int = 0,
+    retry_backoff: float | None = None,
+    retry_on: type[Exception] | tuple[type[Exception], ...] | None = None,
+    retry_jitter: float = 0.0,
+    timeout: float | timedelta | None = None,
+    expires: float | timedelta | None = None,
 ) -> Callable[[Callable[P, R]], Task[P, R]]: ...
 def task(
     func: Callable[P, R] | None = None,
@@ -197,11 +243,21 @@ def task(
     name: str | None = None,
     retries: int = 0,
     retry_backoff: float | None = None,
+    retry_on: type[Exception] | tuple[type[Exception], ...] | None = None,
+    retry_jitter: float = 0.0,
+    timeout: float | timedelta | None = None,
+    expires: float | timedelta | None = None,
 ) -> Task[P, R] | Callable[[Callable[P, R]], Task[P, R]]:
     """Register a function (plain or ``async def``) as a task under its dotted name.
 
     ``retries`` is how many times a failing run is tried again; the n-th retry waits
-    ``retry_backoff * 2**(n-1)`` seconds (default: ``SPOOLCRON["RETRY_BACKOFF"]``).
+    ``retry_backoff * 2**(n-1)`` seconds (default: ``SPOOLCRON["RETRY_BACKOFF"]``), capped by
+    ``SPOOLCRON["MAX_RETRY_DELAY"]``, plus a random fraction of that wait up to
+    ``retry_jitter`` (uniform; 0.25: 100-125 % of it). ``retry_on`` (exception classes) limits
+    the retries to those exceptions: any other fails the job at once. ``timeout`` (seconds)
+    interrupts an attempt that runs longer with :class:`~spoolcron.JobTimeout`, a failure
+    like any other (retried unless ``retry_on`` leaves it out). ``expires`` (seconds) drops a
+    job whose first attempt has not started that long after its due time.
     """
 
     def register(f: Callable[P, R]) -> Task[P, R]:
@@ -213,7 +269,16 @@ def task(
                 f"Cannot register task {task_name!r}: define it at module level so the "
                 "spooler can import it, or give it a name=."
             )
-        new = Task(f, name=task_name, retries=retries, retry_backoff=retry_backoff)
+        new = Task(
+            f,
+            name=task_name,
+            retries=retries,
+            retry_backoff=retry_backoff,
+            retry_on=retry_on,
+            retry_jitter=retry_jitter,
+            timeout=timeout,
+            expires=expires,
+        )
         old = _tasks.get(task_name)
         if old is not None and _origin(old.func) != _origin(f):
             raise InvalidArguments(
@@ -223,6 +288,48 @@ def task(
         return new
 
     return register if func is None else register(func)
+
+
+def _seconds(task: str, option: str, value: float | timedelta | None) -> float | None:
+    """``value`` (seconds, or a timedelta) as a float > 0, or None; InvalidArguments naming
+    the option otherwise."""
+    if value is None:
+        return None
+    seconds = value.total_seconds() if isinstance(value, timedelta) else value
+    if (
+        isinstance(seconds, bool)
+        or not isinstance(seconds, int | float)
+        or not math.isfinite(seconds)
+        or seconds <= 0
+    ):
+        raise InvalidArguments(
+            f"Task {task!r} option {option} must be a number of seconds > 0 (or a timedelta) "
+            f"or None, not {value!r}."
+        )
+    return float(seconds)
+
+
+def _exception_classes(
+    task: str, retry_on: object, retries: int
+) -> tuple[type[Exception], ...] | None:
+    """``retry_on`` as a tuple of exception classes, or None (retry on any exception)."""
+    if retry_on is None:
+        return None
+    classes = retry_on if isinstance(retry_on, tuple) else (retry_on,)
+    if not classes or not all(
+        isinstance(kind, type) and issubclass(kind, Exception) for kind in classes
+    ):
+        raise InvalidArguments(
+            f"Task {task!r} option retry_on must be an exception class or a tuple of them, "
+            f"not {retry_on!r}."
+        )
+    if retries == 0:
+        # Celery's autoretry_for retries on its own; here retries says how many times.
+        raise InvalidArguments(
+            f"Task {task!r} option retry_on needs retries >= 1 to retry anything, not "
+            f"retries={retries!r}."
+        )
+    return classes
 
 
 def _origin(func: Callable[..., Any]) -> str:

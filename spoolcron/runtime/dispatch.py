@@ -12,13 +12,17 @@ from __future__ import annotations
 import contextlib
 import enum
 import logging
+import random
 import time
 import traceback
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+from django.dispatch import Signal
+
 from ..conf import get_settings
+from ..core import signals
 from ..core.logging import one_line
 from ..core.payload import Payload
 from ..core.protocols import Attempt, Recorder
@@ -28,6 +32,7 @@ from ..spool import files
 from ..spool.codec import SpoolFile
 from ..spool.payloads import read_payload
 from .publish import Publisher
+from .timeout import call_with_timeout
 
 __all__ = ["Outcome", "Result", "error_of", "give_up", "run_spool_file"]
 
@@ -46,6 +51,7 @@ class Outcome(enum.Enum):
     FAILED = "failed"  # failed its last attempt; moved to the failed directory
     QUARANTINED = "quarantined"  # could not run at all (corrupt, unknown task); moved aside
     SKIPPED = "skipped"  # a periodic fire whose previous run is still going (overlap="skip")
+    EXPIRED = "expired"  # not started before its expiry (the task's expires): dropped, not run
     NOT_DUE = "not-due"  # left in place to wait
     NOT_OURS = "not-ours"  # not a spoolcron file: someone else's spooler handles it
 
@@ -56,7 +62,7 @@ class Outcome(enum.Enum):
         Otherwise it waits in place (NOT_DUE), was moved to the failed directory already
         (FAILED, QUARANTINED), or is not ours to touch (NOT_OURS).
         """
-        return self in (Outcome.SUCCEEDED, Outcome.RETRYING, Outcome.SKIPPED)
+        return self in (Outcome.SUCCEEDED, Outcome.RETRYING, Outcome.SKIPPED, Outcome.EXPIRED)
 
 
 @dataclass(frozen=True)
@@ -103,10 +109,16 @@ def give_up(
     _quarantine(file.path, reason)
 
 
-def _retry_delay(task: Task[..., object], attempt: int) -> float:
+def _retry_delay(
+    task: Task[..., object], attempt: int, *, rand: Callable[[], float] = random.random
+) -> float:
+    """Seconds before the retry after ``attempt``: the backoff doubling each attempt, capped
+    by MAX_RETRY_DELAY, then lengthened by a uniform random fraction of itself from 0 to the
+    task's ``retry_jitter`` (``rand`` returns a float in [0, 1))."""
     conf = get_settings()
     backoff = conf.retry_backoff if task.retry_backoff is None else task.retry_backoff
-    return float(min(backoff * 2 ** (attempt - 1), conf.max_retry_delay))
+    delay = float(min(backoff * 2 ** (attempt - 1), conf.max_retry_delay))
+    return delay * (1 + task.retry_jitter * rand()) if task.retry_jitter else delay
 
 
 def _unknown(payload: Payload, exc: UnknownTask) -> str:
@@ -156,7 +168,13 @@ def run_spool_file(
     return result
 
 
-_SETTLED = (Outcome.SUCCEEDED, Outcome.FAILED, Outcome.QUARANTINED, Outcome.SKIPPED)
+_SETTLED = (
+    Outcome.SUCCEEDED,
+    Outcome.FAILED,
+    Outcome.QUARANTINED,
+    Outcome.SKIPPED,
+    Outcome.EXPIRED,
+)
 
 
 def _dispatch(
@@ -186,6 +204,14 @@ def _dispatch(
 
     if payload.run_after - due_by() > MAX_EARLY_WAIT:
         return Result(Outcome.NOT_DUE, payload)
+
+    expires = payload.expires_at(task.expires)
+    if expires is not None and now() > expires:
+        recorder.refresh()
+        try:
+            return _expired(payload, task, recorder, expires, now)
+        finally:
+            recorder.refresh()
 
     recorder.refresh()
     try:
@@ -232,20 +258,62 @@ def _run(
     )
     backend, queue_name = _result_names(task, payload)
     attempt = recorder.started(payload, backend=backend, queue_name=queue_name, now=started)
+    _signal(signals.job_started, task, payload)
     try:
-        value = task.execution.run(task, payload, attempt.result)
+        value = call_with_timeout(
+            lambda: task.execution.run(task, payload, attempt.result), task.name, task.timeout
+        )
     except Exception as exc:
         return _failed(file, payload, task, recorder, publisher, attempt, exc, now)
     recorder.succeeded(attempt, value, now=now())
     task.execution.finished(task, attempt.result)
+    duration = now() - started
     logger.info(
         "job succeeded job=%s task=%s attempt=%d duration_ms=%.1f",
         payload.job_id,
         payload.task,
         payload.attempt,
-        (now() - started) * 1000,
+        duration * 1000,
     )
+    _signal(signals.job_succeeded, task, payload, value=value, duration=duration)
     return Result(Outcome.SUCCEEDED, payload)
+
+
+def _signal(signal: Signal, task: Task[..., object], payload: Payload, **kwargs: object) -> None:
+    """Send one of spoolcron's job signals for a ``@spoolcron.task`` (a Django task has the
+    framework's own)."""
+    if task.framework is None:
+        signals.send(
+            signal, task, job_id=payload.job_id, payload=payload, attempt=payload.attempt, **kwargs
+        )
+
+
+def _expired(
+    payload: Payload,
+    task: Task[..., object],
+    recorder: Recorder,
+    expires: float,
+    now: Callable[[], float],
+) -> Result:
+    """Drop a job not started by its expiry: a skipped run in the history, a failed result
+    (``Job.status`` "failed"), no file in the failed directory (nothing to act on)."""
+    current = now()
+    reason = (
+        f"Job {payload.job_id!r} of task {payload.task!r} expired before it started (due "
+        f"{current - payload.run_after:.1f} s ago, expired {current - expires:.1f} s ago): "
+        "dropped, not run."
+    )
+    logger.warning(
+        "job expired job=%s task=%s late_ms=%.1f expired_ms=%.1f",
+        payload.job_id,
+        payload.task,
+        (current - payload.run_after) * 1000,
+        (current - expires) * 1000,
+    )
+    recorder.skipped(payload, reason)
+    recorder.unrunnable(payload, {"exception_class_path": "", "traceback": reason}, now=current)
+    _signal(signals.job_expired, task, payload, expires=expires, reason=reason)
+    return Result(Outcome.EXPIRED, payload, reason)
 
 
 def _failed(
@@ -262,7 +330,8 @@ def _failed(
     receivers see ``exc_info``)."""
     error = error_of(exc)
     unwritten = ""
-    if payload.attempt <= task.retries:
+    retried = task.retries_on(exc)
+    if payload.attempt <= task.retries and retried:
         delay = _retry_delay(task, payload.attempt)
         retry_at = now() + delay
         try:
@@ -283,7 +352,12 @@ def _failed(
                 exc_info=exc,
             )
             recorder.retrying(attempt, error, now=now(), retry_at=retry_at)
+            _signal(
+                signals.job_retrying, task, payload, exception=exc, retry_at=retry_at, delay=delay
+            )
             return Result(Outcome.RETRYING, payload, error["traceback"])
+    if not retried and payload.attempt <= task.retries:
+        unwritten = f" {type(exc).__qualname__} is not in its retry_on: not retried."
     reason = (
         f"Task {payload.task!r} failed on attempt {payload.attempt} of "
         f"{task.retries + 1}.{unwritten}\n{error['traceback']}"
@@ -302,4 +376,5 @@ def _failed(
         error = {**error, "traceback": f"{unwritten.strip()}\n{error['traceback']}"}
     recorder.failed(attempt, error, now=now())
     task.execution.finished(task, attempt.result)
+    _signal(signals.job_failed, task, payload, exception=exc, reason=reason)
     return Result(Outcome.FAILED, payload, reason)

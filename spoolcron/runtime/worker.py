@@ -50,7 +50,14 @@ FAILED_OUTCOMES = frozenset({Outcome.FAILED, Outcome.RETRYING, Outcome.QUARANTIN
 """What counts as a failed job for ``--once``'s exit status (as for ``run-due``)."""
 
 _RAN = frozenset(
-    {Outcome.SUCCEEDED, Outcome.RETRYING, Outcome.FAILED, Outcome.QUARANTINED, Outcome.SKIPPED}
+    {
+        Outcome.SUCCEEDED,
+        Outcome.RETRYING,
+        Outcome.FAILED,
+        Outcome.QUARANTINED,
+        Outcome.SKIPPED,
+        Outcome.EXPIRED,
+    }
 )
 
 

@@ -86,5 +86,14 @@ def returns_object() -> object:
     return object()
 
 
+@spoolcron.task(timeout=1, retries=1, retry_backoff=0.5)
+def oversleeps(label: str, seconds: float = 10) -> None:
+    """Sleeps past its 1 s timeout: each attempt is stopped; records its start (and an end that
+    must never come)."""
+    _record("oversleeps-start", label=label)
+    time.sleep(seconds)
+    _record("oversleeps-end", label=label)
+
+
 # Django's @task functions are found by the same autodiscovery of tasks modules.
 from . import framework_tasks  # noqa: E402, F401
