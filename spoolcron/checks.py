@@ -8,6 +8,7 @@ spoolcron.E002     an entry's expression (or zone) is invalid
 spoolcron.E003     an entry names a task that is not registered
 spoolcron.E004     an entry has a bad option (misfire, overlap, grace, args…)
 spoolcron.E005     a schedules module raises when imported
+spoolcron.W006     an enabled entry never fires again (a one-shot in the past)
 =================  ===========================================================
 
 Settings and the server:
@@ -56,6 +57,7 @@ from django.db import DatabaseError, router, transaction
 
 from .conf import get_settings
 from .core.entries import collect
+from .core.times import now
 from .spool.pending import FilePendingStore
 
 __all__ = [
@@ -63,6 +65,7 @@ __all__ = [
     "ServerOptions",
     "check_backend",
     "check_entries",
+    "check_never_firing",
     "check_pending_store",
     "check_server",
     "check_settings",
@@ -137,6 +140,26 @@ def check_entries(
 ) -> list[CheckMessage]:
     _, problems = collect()
     return [Error(str(problem), id=problem.id) for problem in problems]
+
+
+@register("spoolcron")
+def check_never_firing(
+    app_configs: Sequence[AppConfig] | None = None, **kwargs: Any
+) -> list[CheckMessage]:
+    """W006: an enabled entry with no fire time after now, such as ``once at`` a past date,
+    is valid but never fires. A warning: a one-shot that has fired must not stop a deploy."""
+    entries, _ = collect()
+    current = now()
+    return [
+        Warning(
+            f"entry {entry.name!r} in {entry.module}: its schedule "
+            f"{entry.schedule.describe()!r} has no fire time after now (a one-shot in the "
+            "past), so it never fires; give it a future date or remove the entry.",
+            id="spoolcron.W006",
+        )
+        for entry in entries
+        if entry.enabled and entry.schedule.next_after(current) is None
+    ]
 
 
 @register("spoolcron")

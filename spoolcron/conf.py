@@ -26,6 +26,7 @@ _DEFAULTS: dict[str, Any] = {
     "MAX_RETRY_DELAY": 3600.0,
     "MODULES": (),
     "HISTORY_DAYS": 7,
+    "FAILED_DAYS": None,
     "PENDING_STORE": "files",
     "PENDING_DIR": None,
     "HORIZON": 5.0,
@@ -48,6 +49,8 @@ class Settings:
     max_retry_delay: float
     modules: tuple[str, ...]
     history_retention: timedelta
+    failed_retention: timedelta
+    """How long a failed file is kept (``FAILED_DAYS``; default: ``HISTORY_DAYS``)."""
     pending_store: str
     """Where jobs due later than ``horizon`` wait: "files" or "database"."""
     pending_dir: Path
@@ -105,6 +108,7 @@ def get_settings() -> Settings:
             f"not {store!r}."
         )
     pending = Path(raw["PENDING_DIR"]) if raw["PENDING_DIR"] else spool.parent / "pending"
+    history = timedelta(days=_number(raw, "HISTORY_DAYS", unit="days"))
     return Settings(
         spool_dir=spool,
         failed_dir=failed,
@@ -113,7 +117,12 @@ def get_settings() -> Settings:
         retry_backoff=_number(raw, "RETRY_BACKOFF"),
         max_retry_delay=_number(raw, "MAX_RETRY_DELAY"),
         modules=tuple(modules),
-        history_retention=timedelta(days=_number(raw, "HISTORY_DAYS", unit="days")),
+        history_retention=history,
+        failed_retention=(
+            history
+            if raw["FAILED_DAYS"] is None
+            else timedelta(days=_number(raw, "FAILED_DAYS", unit="days"))
+        ),
         pending_store=store,
         pending_dir=pending,
         horizon=_number(raw, "HORIZON"),

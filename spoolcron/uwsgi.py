@@ -234,6 +234,7 @@ def mule() -> None:
     from .core.entries import collect
     from .core.payload import MAX_BODY_SIZE
     from .jobs import publisher
+    from .operations.retention import prune
     from .runtime.mule import MuleLoop
     from .spool import files
     from .spool.payloads import SpoolFireWriter
@@ -270,7 +271,8 @@ def mule() -> None:
         waker,
         spool_dir=conf.spool_dir,
         spooler_pids=_spooler_pids,
-        prune=lambda: ledger.prune(keep=conf.history_retention),
+        # Hourly: history past HISTORY_DAYS and failed files past FAILED_DAYS.
+        prune=lambda: prune(ledger),
         store=publisher().store,
         refresh=_reset_db_connections,
         frequency=ServerOptions.from_options(uwsgi.opt).spooler_frequency,

@@ -396,6 +396,141 @@ def test_retry_errors(spool_dirs: tuple[Path, Path]) -> None:
     assert str(error).startswith("Unknown task 'gone.task': no function is registered")
 
 
+# --- delete, purge (issue 15, 3) ----------------------------------------------------------
+
+
+def failed_file(failed: Path, job: Payload, *, at: datetime, reason: str = "broke") -> Path:
+    """A file of ``job`` in the failed directory, moved there at ``at``."""
+    staging = failed.parent / "staging"
+    staging.mkdir(exist_ok=True)
+    path = files.quarantine(write_payload(staging, job), failed, reason)
+    os.utime(files.reason_path(path), (at.timestamp(), at.timestamp()))
+    return path
+
+
+def test_delete_a_failed_job(spool_dirs: tuple[Path, Path]) -> None:
+    spool, failed = spool_dirs
+    first = failed_file(failed, payload("gone", NOW, attempt=1), at=NOW)
+    last = failed_file(failed, payload("gone", NOW, attempt=3), at=NOW)
+    kept = failed_file(failed, payload("kept", NOW), at=NOW)
+    out, _ = spoolcron_command("delete", "gone")
+    assert out == (
+        f"Deleted 2 failed files of 'gone' and their reasons: {first.name}, {last.name}.\n"
+    )
+    assert sorted(p.name for p in failed.iterdir()) == sorted(
+        [kept.name, files.reason_path(kept).name]
+    )
+    error = failing("delete", "gone")
+    assert (str(error), error.returncode) == (f"No failed job 'gone' in {str(failed)!r}.", 1)
+    # An unreadable file is listed by its name, and deleted by it.
+    corrupt = failed / "uwsgi_spoolfile_on_spoolcron_garbage"
+    corrupt.write_bytes(b"junk")
+    out, _ = spoolcron_command("delete", corrupt.name)
+    assert out == f"Deleted 1 failed file of {corrupt.name!r} and its reason: {corrupt.name}.\n"
+    assert not corrupt.exists()
+    # A pending job is cancelled, not deleted.
+    write_payload(spool, payload("waiting", NOW + timedelta(days=1)))
+    error = failing("delete", "waiting")
+    assert str(error) == (
+        "Job 'waiting' is not in the failed directory: it is pending; "
+        "`spoolcron cancel` removes it."
+    )
+    assert len(files.list_files(spool)) == 1
+
+
+def test_purge_failed_all_or_older_than(spool_dirs: tuple[Path, Path]) -> None:
+    _, failed = spool_dirs
+    now = datetime.now(UTC)
+    old = failed_file(failed, payload("old", now), at=now - timedelta(days=8))
+    recent = failed_file(failed, payload("recent", now), at=now - timedelta(hours=1))
+    out, _ = spoolcron_command("purge", "--failed", "--older-than", "7d", "--json")
+    document = json.loads(out)
+    assert document["deleted"] == [str(old)]
+    assert datetime.fromisoformat(document["older_than"]) == pytest.approx(
+        now - timedelta(days=7), abs=timedelta(seconds=5)
+    )
+    assert not old.exists()
+    assert not files.reason_path(old).exists()
+    out, _ = spoolcron_command("purge", "--failed", "--older-than", "2000-01-01T00:00")
+    assert out == (
+        "No file that failed before Sat 2000-01-01 00:00:00 UTC is in the failed directory.\n"
+    )
+    assert recent.exists()
+    out, _ = spoolcron_command("purge", "--failed")
+    assert out == "Deleted 1 failed file, with their reasons.\n"
+    assert list(failed.iterdir()) == []
+    error = failing("purge", "--failed", "--older-than", "lately")
+    assert (str(error), error.returncode) == (
+        "Cannot understand --older-than 'lately': use a duration like 12h, 7d, 2w or an ISO "
+        "date-time like 2026-12-24T18:00.",
+        2,
+    )
+    error = failing("purge")
+    assert (str(error), error.returncode) == (
+        "Error: the following arguments are required: --failed",
+        2,
+    )
+
+
+def test_health_failed_since_lets_old_failures_stop_paging(spool_dirs: tuple[Path, Path]) -> None:
+    spool, failed = spool_dirs
+    now = datetime.now(UTC)
+    heartbeat.write(spool, spooler_pids=[os.getpid()], frequency=None)
+    failed_file(failed, payload("old", now), at=now - timedelta(days=2))
+    assert str(failing("health")) == (
+        f"Unhealthy: 1 job(s) are quarantined in {str(failed)!r}: see `spoolcron jobs --failed`."
+    )
+    out, _ = spoolcron_command("health", "--failed-since", "1d")
+    assert "failed     1 (0 in the last 1 d)" in out.splitlines()
+    assert out.startswith("status     healthy")
+    failed_file(failed, payload("new", now), at=now - timedelta(minutes=5))
+    error = failing("health", "--failed-since", "1d")
+    assert str(error) == (
+        f"Unhealthy: 1 job(s) are quarantined in {str(failed)!r} (failed in the last 1 d): "
+        "see `spoolcron jobs --failed`."
+    )
+    out_json = StringIO()
+    with pytest.raises(CommandError):
+        call_command(
+            "spoolcron",
+            "health",
+            "--failed-since",
+            "3h",
+            "--json",
+            stdout=out_json,
+            stderr=StringIO(),
+        )
+    document = json.loads(out_json.getvalue())
+    assert {k: document[k] for k in ("failed", "failed_recent", "failed_since_seconds")} == {
+        "failed": 2,
+        "failed_recent": 1,
+        "failed_since_seconds": 10800.0,
+    }
+    error = failing("health", "--failed-since", "a while")
+    assert (str(error), error.returncode) == (
+        "Cannot understand --failed-since 'a while': use a duration like 30m, 12h, 7d or a "
+        "number of seconds.",
+        2,
+    )
+
+
+@pytest.mark.django_db(transaction=True)
+def test_the_worker_prunes_failed_files_past_failed_days(
+    spool_dirs: tuple[Path, Path], settings: Any, runs: Runs
+) -> None:
+    # The mule and the worker share one prune: history and now the failed files too.
+    _, failed = spool_dirs
+    settings.SPOOLCRON = {**settings.SPOOLCRON, "FAILED_DAYS": 3}
+    now = datetime.now(UTC)
+    old = failed_file(failed, payload("old", now), at=now - timedelta(days=4))
+    recent = failed_file(failed, payload("recent", now), at=now - timedelta(days=2))
+    tasks.record.schedule(["go"], run_after=-1)
+    spoolcron_command("worker", "--max-jobs", "1", "--no-beat")
+    assert runs.labels() == ["go"]
+    assert files.list_quarantined(failed) == [recent]
+    assert not files.reason_path(old).exists()
+
+
 # --- run, run-due -------------------------------------------------------------------------
 
 
@@ -466,7 +601,25 @@ def test_run_due_fails_when_a_job_fails(spool_dirs: tuple[Path, Path], runs: Run
     assert (str(error.value), error.value.returncode) == ("1 of 2 job(s) failed.", 1)
     [row] = [line for line in out.getvalue().splitlines() if bad.id in line]
     assert row.startswith("failed")
-    assert row.endswith("Task 'tests.testapp.tasks.always_fails' failed on attempt 1 of 1.")
+    assert row.endswith(
+        "Task 'tests.testapp.tasks.always_fails' failed on attempt 1 of 1. "
+        "ValueError: always_fails no"
+    )
+
+
+@pytest.mark.django_db(transaction=True)
+def test_run_due_detail_is_the_error_not_the_traceback_header(
+    spool_dirs: tuple[Path, Path], runs: Runs
+) -> None:
+    # Issue 15 (5): a retrying job's DETAIL read "Traceback (most recent call last):".
+    job = tasks.flaky.schedule(["d", 1], run_after=-1)
+    out = StringIO()
+    with pytest.raises(CommandError):
+        call_command("spoolcron", "run-due", stdout=out, stderr=StringIO())
+    [row] = [line for line in out.getvalue().splitlines() if job.id in line]
+    assert row.startswith("retrying")
+    assert row.endswith("RuntimeError: flaky d failing on purpose, attempt 1")
+    assert "Traceback" not in out.getvalue()
 
 
 # --- health -------------------------------------------------------------------------------
@@ -658,8 +811,8 @@ def manage(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
         (
             ["bogus"],
             "__main__.py spoolcron: error: argument SUBCOMMAND: invalid choice: 'bogus' "
-            "(choose from 'upcoming', 'entries', 'jobs', 'cancel', 'retry', 'run', 'run-due', "
-            "'health', 'uwsgi-config', 'worker') (see --help)",
+            "(choose from 'upcoming', 'entries', 'jobs', 'cancel', 'retry', 'delete', 'purge', "
+            "'run', 'run-due', 'health', 'uwsgi-config', 'worker') (see --help)",
         ),
         (
             ["cancel"],
@@ -755,6 +908,8 @@ def test_exit_statuses_of_a_real_process(process_env: dict[str, str], tmp_path: 
         "jobs",
         "cancel",
         "retry",
+        "delete",
+        "purge",
         "run",
         "run-due",
         "health",

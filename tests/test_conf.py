@@ -17,7 +17,15 @@ def test_defaults(settings: Any) -> None:
     assert conf.failed_dir == Path("/srv/failed")
     assert (conf.fsync, conf.on_commit) == (False, True)
     assert conf.history_retention == timedelta(days=7)
+    assert conf.failed_retention == timedelta(days=7)  # FAILED_DAYS follows HISTORY_DAYS
     assert (conf.pending_store, conf.horizon, conf.pending_lease) == ("files", 5.0, 60.0)
+
+
+def test_failed_days(settings: Any) -> None:
+    settings.SPOOLCRON = {"SPOOL_DIR": "/x", "HISTORY_DAYS": 3}
+    assert get_settings().failed_retention == timedelta(days=3)
+    settings.SPOOLCRON = {"SPOOL_DIR": "/x", "HISTORY_DAYS": 3, "FAILED_DAYS": 30}
+    assert get_settings().failed_retention == timedelta(days=30)
 
 
 @pytest.mark.parametrize(
@@ -30,9 +38,9 @@ def test_defaults(settings: Any) -> None:
         ),
         pytest.param(
             {"SPOOL_DIR": "/x", "SPOOL_DIRS": "/y"},
-            "Unknown key 'SPOOL_DIRS' in the SPOOLCRON setting; valid keys are FAILED_DIR, "
-            "FSYNC, HISTORY_DAYS, HORIZON, MAX_RETRY_DELAY, MODULES, ON_COMMIT, PENDING_DIR, "
-            "PENDING_LEASE, PENDING_STORE, RETRY_BACKOFF, SPOOL_DIR.",
+            "Unknown key 'SPOOL_DIRS' in the SPOOLCRON setting; valid keys are FAILED_DAYS, "
+            "FAILED_DIR, FSYNC, HISTORY_DAYS, HORIZON, MAX_RETRY_DELAY, MODULES, ON_COMMIT, "
+            "PENDING_DIR, PENDING_LEASE, PENDING_STORE, RETRY_BACKOFF, SPOOL_DIR.",
             id="unknown_key",
         ),
         pytest.param(
@@ -44,6 +52,11 @@ def test_defaults(settings: Any) -> None:
             {"SPOOL_DIR": "/x", "HISTORY_DAYS": -1},
             "SPOOLCRON['HISTORY_DAYS'] must be a number of days >= 0, not -1.",
             id="negative_days",
+        ),
+        pytest.param(
+            {"SPOOL_DIR": "/x", "FAILED_DAYS": "30"},
+            "SPOOLCRON['FAILED_DAYS'] must be a number of days >= 0, not '30'.",
+            id="failed_days_string",
         ),
         pytest.param(
             {"SPOOL_DIR": "/x", "PENDING_LEASE": 3},

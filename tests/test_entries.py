@@ -17,6 +17,7 @@ from spoolcron.core.registry import get_task
 VALID = "tests.schedule_modules.valid"
 BROKEN = "tests.schedule_modules.broken"
 RAISES = "tests.schedule_modules.raises"
+PAST_ONCE = "tests.schedule_modules.past_once"
 
 
 @pytest.fixture
@@ -96,3 +97,23 @@ def test_check_command_refuses_broken_entries(modules: Any) -> None:
     modules(BROKEN)
     with pytest.raises(SystemCheckError, match=re.escape("(spoolcron.E003)")):
         call_command("check")
+
+
+def test_w006_a_one_shot_in_the_past_is_a_warning(modules: Any, spool_dir: Any) -> None:
+    # Issue 15 (5): `once at` a past date was accepted silently and never fired.
+    modules(PAST_ONCE)
+    found = [m for m in checks.run_checks() if m.id and m.id.startswith("spoolcron")]
+    assert [(m.id, m.level, m.msg) for m in found] == [
+        (
+            "spoolcron.W006",
+            checks.WARNING,
+            "entry 'launch' in tests.schedule_modules.past_once: its schedule "
+            "'once at 2020-01-01 09:00 (UTC)' has no fire time after now (a one-shot in the "
+            "past), so it never fires; give it a future date or remove the entry.",
+        )
+    ]
+    # A warning, not an error: `check` and runserver go on, the valid entries still run.
+    call_command("check")
+    entries, problems = collect()
+    assert problems == []
+    assert "launch" in {e.name for e in entries}

@@ -120,6 +120,114 @@ def test_failed_jobs_newest_first_with_what_can_be_read(spool_dirs: tuple[Path, 
     assert jobs[2].failed_at == NOW - timedelta(hours=2)
 
 
+def test_failed_error_is_the_exception_not_the_last_line(spool_dirs: tuple[Path, Path]) -> None:
+    # Issue 15 (5): the error was the reason's last line: a note, a message's second line.
+    _, failed = spool_dirs
+    reason = (
+        "Task 'x' failed on attempt 1 of 1.\n"
+        "Traceback (most recent call last):\n"
+        '  File "a.py", line 1, in f\n'
+        "    g()\n"
+        "KeyError: 'first'\n"
+        "\n"
+        "During handling of the above exception, another exception occurred:\n"
+        "\n"
+        "Traceback (most recent call last):\n"
+        '  File "a.py", line 3, in f\n'
+        "    raise ValueError('two\\nlines')\n"
+        "    ^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^\n"
+        "ValueError: two\n"
+        "lines\n"
+        "a note added to the exception\n"
+    )
+    quarantined(failed, payload("chained", NOW), reason, at=NOW)
+    [job] = operations.failed_jobs()
+    assert (job.reason, job.error) == ("Task 'x' failed on attempt 1 of 1.", "ValueError: two")
+
+
+@pytest.mark.parametrize(
+    ("reason", "line"),
+    [
+        ("Unknown task 'x'.", "Unknown task 'x'."),
+        ("Traceback (most recent call last):\n  File 'a.py'\nOSError: disk", "OSError: disk"),
+        (
+            "Task failed.\nTraceback (most recent call last):\nValueError: x",
+            "Task failed. ValueError: x",
+        ),
+        ("first\nsecond", "first"),
+        ("", "(the reason is empty)"),
+    ],
+)
+def test_reason_line(reason: str, line: str) -> None:
+    assert operations.reason_line(reason) == line
+
+
+# --- delete, purge, prune (issue 15, 3) ---------------------------------------------------
+
+
+def test_delete_job_removes_every_attempt_and_says_where_a_pending_one_is(
+    spool_dirs: tuple[Path, Path],
+) -> None:
+    spool, failed = spool_dirs
+    paths = [quarantined(failed, payload("j", NOW, attempt=n), "broke", at=NOW) for n in (1, 2)]
+    other = quarantined(failed, payload("other", NOW), "broke", at=NOW)
+    assert operations.delete_job("j") == paths
+    assert files.list_quarantined(failed) == [other]
+    assert not any(files.reason_path(p).exists() for p in paths)
+    with pytest.raises(JobNotFound) as error:
+        operations.delete_job("j")
+    assert str(error.value) == f"No failed job 'j' in {str(failed)!r}."
+    write_payload(spool, payload("waits", NOW))
+    with pytest.raises(JobNotFound) as error:
+        operations.delete_job("waits")
+    assert str(error.value) == (
+        "Job 'waits' is not in the failed directory: it is pending; `spoolcron cancel` removes it."
+    )
+
+
+def test_delete_job_matches_the_admins_delete(spool_dirs: tuple[Path, Path]) -> None:
+    # The same operation underneath: one file by its listed name, or a job's files by id.
+    _, failed = spool_dirs
+    path = quarantined(failed, payload("j", NOW), "broke", at=NOW)
+    assert operations.delete_failed(path.name) == path
+    assert list(failed.iterdir()) == []
+
+
+def test_purge_failed_older_than(spool_dirs: tuple[Path, Path]) -> None:
+    _, failed = spool_dirs
+    old = quarantined(failed, payload("old", NOW), "broke", at=NOW - timedelta(days=9))
+    older = quarantined(failed, payload("older", NOW), "broke", at=NOW - timedelta(days=10))
+    new = quarantined(failed, payload("new", NOW), "broke", at=NOW - timedelta(days=1))
+    unreadable = failed / "uwsgi_spoolfile_on_spoolcron_corrupt_1"  # no reason: its own time
+    unreadable.write_bytes(b"junk")
+    os.utime(unreadable, (NOW.timestamp() - 86400 * 30,) * 2)
+    cutoff = NOW - timedelta(days=7)
+    assert operations.purge_failed(older_than=cutoff) == [unreadable, older, old]
+    assert files.list_quarantined(failed) == [new]
+    assert operations.purge_failed() == [new]
+    assert sorted(failed.iterdir()) == []
+
+
+@pytest.mark.django_db(transaction=True)
+def test_prune_removes_failed_files_past_failed_days(
+    spool_dirs: tuple[Path, Path], settings: Any
+) -> None:
+    from spoolcron.storage.ledger import DatabaseLedger
+
+    _, failed = spool_dirs
+    settings.SPOOLCRON = {**settings.SPOOLCRON, "HISTORY_DAYS": 7}
+    week_old = quarantined(failed, payload("a", NOW), "broke", at=NOW - timedelta(days=8))
+    fresh = quarantined(failed, payload("b", NOW), "broke", at=NOW - timedelta(days=6))
+    assert operations.prune(DatabaseLedger(), now=NOW) == 1
+    assert files.list_quarantined(failed) == [fresh]
+    assert not week_old.exists()
+    settings.SPOOLCRON = {**settings.SPOOLCRON, "FAILED_DAYS": 30}
+    assert operations.prune(DatabaseLedger(), now=NOW) == 0
+    settings.SPOOLCRON = {**settings.SPOOLCRON, "FAILED_DAYS": 1}
+    assert operations.prune(DatabaseLedger(), now=NOW) == 1
+    assert files.list_quarantined(failed) == []
+
+
 # --- cancel and retry ---------------------------------------------------------------------
 
 
@@ -196,6 +304,28 @@ def test_health_numbers_at_an_instant(spool_dirs: tuple[Path, Path]) -> None:
     document = report.as_dict()
     assert (document["healthy"], document["reasons"]) == (False, report.reasons)
     assert document["overdue"] == 1
+
+
+def test_health_counts_recent_failures_only_with_failed_since(
+    spool_dirs: tuple[Path, Path],
+) -> None:
+    spool, failed = spool_dirs
+    current = datetime.now(UTC)
+    heartbeat.write(spool, spooler_pids=[41], frequency=30)
+    quarantined(failed, payload("old", current), "broke", at=current - timedelta(days=2))
+    quarantined(failed, payload("new", current), "broke", at=current - timedelta(minutes=10))
+    numbers = operations.health(failed_since=3600, now=current.timestamp())
+    assert (numbers["failed"], numbers["failed_recent"], numbers["failed_since_seconds"]) == (
+        2,
+        1,
+        3600,
+    )
+    report = operations.health_report(failed_since=3600, now=current.timestamp())
+    assert report.reasons == [
+        f"1 job(s) are quarantined in {str(failed)!r} (failed in the last 1 h): "
+        "see `spoolcron jobs --failed`."
+    ]
+    assert operations.health_report(failed_since=60, now=current.timestamp()).healthy
 
 
 def test_health_is_unhealthy_while_an_entry_is_invalid(

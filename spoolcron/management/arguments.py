@@ -20,6 +20,7 @@ examples:
   %(prog)s entries                        every entry, its last and next fire
   %(prog)s jobs --failed                  jobs that failed their last attempt
   %(prog)s retry JOB_ID                   put a failed job back, due now
+  %(prog)s purge --failed --older-than 7d delete failed files older than a week
   %(prog)s health --max-overdue 120       exit status 1 when unhealthy
   %(prog)s uwsgi-config > uwsgi.ini       the uWSGI options this project needs
   %(prog)s worker                         run the beat and the jobs here, without uWSGI
@@ -149,6 +150,37 @@ def add_subcommands(parser: CommandParser) -> None:
     sub.add_argument("job_id", metavar="JOB_ID", help="the job's id (see `jobs --failed`)")
 
     sub = add(
+        "delete",
+        "delete a failed job's files",
+        "Delete a job's files from the failed directory, with their reasons: the job will "
+        "not run again. JOB_ID may also be the name of an unreadable file as `jobs --failed` "
+        "lists it. A pending job is not deleted: `cancel` removes it. Exits with status 1 "
+        "when the failed directory has no such job.",
+    )
+    sub.add_argument("job_id", metavar="JOB_ID", help="the job's id (see `jobs --failed`)")
+
+    sub = add(
+        "purge",
+        "delete the failed directory's files, or the older ones",
+        "Delete the files of the failed directory, with their reasons: all of them, or with "
+        "--older-than those that failed before then. The mule (and the worker) does this "
+        'hourly for files older than SPOOLCRON["FAILED_DAYS"].',
+    )
+    sub.add_argument(
+        "--failed",
+        action="store_true",
+        required=True,
+        help="purge the failed directory (the only thing purge deletes)",
+    )
+    sub.add_argument(
+        "--older-than",
+        metavar="AGE",
+        help="only files that failed before then: a duration (12h, 7d, 2w) or an ISO "
+        "date-time (2026-12-24T18:00, in TIME_ZONE unless it has an offset)",
+    )
+    sub.add_argument("--json", action="store_true", help="print JSON instead of text")
+
+    sub = add(
         "run",
         "enqueue one run of an entry now",
         "Enqueue one run of an entry now, as a one-off job with the entry's task and "
@@ -172,7 +204,7 @@ def add_subcommands(parser: CommandParser) -> None:
         "Pending, overdue and failed jobs and whether a spooler is attached. Unhealthy, "
         "with exit status 1, when no spooler is attached (no fresh heartbeat from the "
         "spoolcron mule), a job is overdue by more than --max-overdue seconds, or jobs "
-        "are in the failed directory.",
+        "are in the failed directory (with --failed-since, jobs that failed that recently).",
     )
     sub.add_argument(
         "--max-overdue",
@@ -180,6 +212,12 @@ def add_subcommands(parser: CommandParser) -> None:
         default=60.0,
         metavar="SECONDS",
         help="how late a job may be before it counts as overdue (default: 60)",
+    )
+    sub.add_argument(
+        "--failed-since",
+        metavar="DURATION",
+        help="only jobs that failed this recently make it unhealthy: 30m, 12h, 1d or seconds "
+        "(default: every job in the failed directory)",
     )
     sub.add_argument("--json", action="store_true", help="print JSON instead of text")
 

@@ -11,6 +11,7 @@ import json
 from collections.abc import Callable, Sequence
 from dataclasses import asdict
 from datetime import datetime
+from pathlib import Path
 from typing import Any
 
 from django.core.management.base import OutputWrapper
@@ -19,7 +20,14 @@ from django.utils import timezone
 
 from spoolcron.core.entries import Problem
 from spoolcron.core.upcoming import Upcoming
-from spoolcron.operations import EntriesReport, FailedJob, HealthReport, PendingJob, relative
+from spoolcron.operations import (
+    EntriesReport,
+    FailedJob,
+    HealthReport,
+    PendingJob,
+    reason_line,
+    relative,
+)
 from spoolcron.runtime.dispatch import Outcome, Result
 
 __all__ = ["Output", "result_dict"]
@@ -231,6 +239,35 @@ class Output:
             ],
         )
 
+    def deleted(self, key: str, paths: Sequence[Path]) -> None:
+        """What ``delete`` removed from the failed directory."""
+        count = len(paths)
+        self.success(
+            f"Deleted {count} failed file{'s' if count > 1 else ''} of {key!r} "
+            f"and {'their reasons' if count > 1 else 'its reason'}: "
+            + ", ".join(path.name for path in paths)
+            + "."
+        )
+
+    def purged(self, paths: Sequence[Path], *, older_than: datetime | None, as_json: bool) -> None:
+        """What ``purge --failed`` removed from the failed directory, oldest first."""
+        if as_json:
+            self.json(
+                {
+                    "deleted": [str(path) for path in paths],
+                    "older_than": None if older_than is None else older_than.isoformat(),
+                }
+            )
+            return
+        before = "" if older_than is None else f" that failed before {self.local(older_than)}"
+        if not paths:
+            self.stdout.write(f"No file{before} is in the failed directory.")
+            return
+        count = len(paths)
+        self.success(
+            f"Deleted {count} failed file{'s' if count > 1 else ''}{before}, with their reasons."
+        )
+
     def run_due(self, results: Sequence[Result], *, as_json: bool) -> None:
         """What ``run-due`` ran: one row per job, its outcome coloured."""
         if as_json:
@@ -246,7 +283,8 @@ class Output:
         }
         rows, styles = [], []
         for result in results:
-            first_line = result.reason.strip().splitlines()[0] if result.reason.strip() else ""
+            # The first line and the exception, not "Traceback (most recent call last):".
+            detail = reason_line(result.reason) if result.reason.strip() else ""
             payload = result.payload
             rows.append(
                 [
@@ -254,7 +292,7 @@ class Output:
                     payload.job_id if payload else "-",
                     payload.task if payload else "-",
                     (payload.entry or "-") if payload else "-",
-                    first_line,
+                    detail,
                 ]
             )
             style = paint.get(result.outcome, self.style.ERROR)
@@ -270,12 +308,16 @@ class Output:
         verdict = self.style.SUCCESS("healthy") if report.healthy else self.style.ERROR("unhealthy")
         pids = ", ".join(str(p) for p in numbers["spooler_pids"])
         spooler = f"attached (pid {pids})" if numbers["spooler_attached"] else "not attached"
+        failed = str(numbers["failed"])
+        if numbers["failed_since_seconds"] is not None:
+            window = relative(numbers["failed_since_seconds"]).removeprefix("in ")
+            failed += f" ({numbers['failed_recent']} in the last {window})"
         for label, value in (
             ("status", verdict),
             ("spooler", spooler),
             ("pending", str(numbers["pending"])),
             ("overdue", f"{numbers['overdue']} (by more than {max_overdue:g} s)"),
-            ("failed", str(numbers["failed"])),
+            ("failed", failed),
             ("spool dir", numbers["spool_dir"]),
             ("failed dir", numbers["failed_dir"]),
         ):

@@ -1,8 +1,9 @@
 """What operators do, as functions: ``manage.py spoolcron`` and the admin format them.
 
 Entries with their last fire, next fires and last outcome (``entries``); pending and failed
-jobs, cancelling, retrying or deleting them (``jobs``); what runs next (``upcoming``); a health
-verdict for monitoring probes (``health``); the uWSGI options the project needs (``config``);
+jobs, cancelling, retrying, deleting or purging them (``jobs``); what runs next
+(``upcoming``); a health verdict for monitoring probes (``health``); the hourly prune of old
+history and failed files (``retention``); the uWSGI options the project needs (``config``);
 reading a ``WHEN`` (``when``).
 
 An adapter layer: may import everything below it (core, spool, storage, runtime).
@@ -17,14 +18,18 @@ from .jobs import (
     PendingList,
     cancel_job,
     delete_failed,
+    delete_job,
     failed_jobs,
     failed_reason,
     pending,
+    purge_failed,
+    reason_line,
     retry_failed,
     retry_job,
 )
+from .retention import prune
 from .upcoming import upcoming
-from .when import parse_when, relative
+from .when import parse_age, parse_duration, parse_when, relative
 
 __all__ = [
     "EntriesReport",
@@ -35,13 +40,19 @@ __all__ = [
     "PendingList",
     "cancel_job",
     "delete_failed",
+    "delete_job",
     "failed_jobs",
     "failed_reason",
     "health",
     "health_report",
     "list_entries",
+    "parse_age",
+    "parse_duration",
     "parse_when",
     "pending",
+    "prune",
+    "purge_failed",
+    "reason_line",
     "relative",
     "retry_failed",
     "retry_job",

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from ..conf import get_settings
@@ -12,6 +13,7 @@ from ..core.payload import due_of
 from ..exceptions import SpoolFileError
 from ..jobs import publisher
 from ..spool import files, heartbeat
+from .when import relative
 
 __all__ = ["HealthReport", "health", "health_report"]
 
@@ -31,10 +33,27 @@ class HealthReport:
         return {**self.numbers, "healthy": self.healthy, "reasons": list(self.reasons)}
 
 
-def health(*, overdue_after: float = 5.0, now: float | None = None) -> dict[str, Any]:
+def _failed_since(failed_dir: Path, since: float) -> int:
+    """How many files in the failed directory were moved there at ``since`` or later."""
+    count = 0
+    for path in files.list_quarantined(failed_dir):
+        try:
+            reason = files.reason_path(path)
+            when = reason.stat().st_mtime if reason.exists() else path.stat().st_mtime
+        except FileNotFoundError:
+            continue  # retried or deleted meanwhile
+        count += when >= since
+    return count
+
+
+def health(
+    *, overdue_after: float = 5.0, failed_since: float | None = None, now: float | None = None
+) -> dict[str, Any]:
     """Numbers for monitoring: pending, overdue, quarantined jobs and whether a spooler is attached.
 
     A job is overdue when it is due more than ``overdue_after`` seconds ago and still waits.
+    ``failed`` counts every file in the failed directory; ``failed_recent`` those moved there
+    in the last ``failed_since`` seconds (all of them when None).
     """
     conf = get_settings()
     current = time.time() if now is None else now
@@ -55,6 +74,10 @@ def health(*, overdue_after: float = 5.0, now: float | None = None) -> dict[str,
             overdue += 1
             oldest = max(oldest or 0.0, current - due)
     beat = heartbeat.read(conf.spool_dir, now=current)
+    failed = len(files.list_quarantined(conf.failed_dir))
+    recent = failed
+    if failed_since is not None:
+        recent = _failed_since(conf.failed_dir, current - failed_since)
     store = publisher().store
     stored = store.count() if store is not None else 0
     # Jobs still in the store past their time: no mule publishes them.
@@ -69,21 +92,26 @@ def health(*, overdue_after: float = 5.0, now: float | None = None) -> dict[str,
         "overdue": overdue,
         "overdue_in_store": stored_overdue,
         "oldest_overdue_seconds": oldest,
-        "failed": len(files.list_quarantined(conf.failed_dir)),
+        "failed": failed,
+        "failed_recent": recent,
+        "failed_since_seconds": failed_since,
         "spooler_attached": bool(beat and beat.get("spooler_pids")),
         "spooler_pids": list(beat.get("spooler_pids", [])) if beat else [],
     }
 
 
-def health_report(*, max_overdue: float = 60.0, now: float | None = None) -> HealthReport:
+def health_report(
+    *, max_overdue: float = 60.0, failed_since: float | None = None, now: float | None = None
+) -> HealthReport:
     """:func:`spoolcron.health` and a verdict for monitoring probes.
 
     Unhealthy when no spooler is attached (no fresh heartbeat from the spoolcron mule), when
     a job waits more than ``max_overdue`` seconds past its due time, or when jobs are
-    quarantined in the failed directory.
+    quarantined in the failed directory (only those moved there in the last ``failed_since``
+    seconds, if given: older failures stop paging).
     """
     conf = get_settings()
-    numbers = health(overdue_after=max_overdue, now=now)
+    numbers = health(overdue_after=max_overdue, failed_since=failed_since, now=now)
     reasons = []
     if not conf.spool_dir.is_dir():
         reasons.append(
@@ -114,9 +142,14 @@ def health_report(*, max_overdue: float = 60.0, now: float | None = None) -> Hea
             f"and not run ({', '.join(sorted({p.id for p in problems}))}): see "
             "`manage.py check`."
         )
-    if numbers["failed"]:
+    if numbers["failed_recent"]:
+        within = (
+            ""
+            if failed_since is None
+            else f" (failed in the last {relative(failed_since).removeprefix('in ')})"
+        )
         reasons.append(
-            f"{numbers['failed']} job(s) are quarantined in {str(conf.failed_dir)!r}: see "
-            "`spoolcron jobs --failed`."
+            f"{numbers['failed_recent']} job(s) are quarantined in {str(conf.failed_dir)!r}"
+            f"{within}: see `spoolcron jobs --failed`."
         )
     return HealthReport(numbers=numbers, reasons=reasons)

@@ -1,4 +1,4 @@
-"""Operations on one-off jobs: list pending and failed ones, cancel, retry, delete."""
+"""Operations on one-off jobs: list pending and failed ones, cancel, retry, delete, purge."""
 
 from __future__ import annotations
 
@@ -29,11 +29,15 @@ __all__ = [
     "PendingList",
     "cancel_job",
     "delete_failed",
+    "delete_job",
     "failed_jobs",
     "failed_reason",
     "pending",
+    "purge_failed",
+    "reason_line",
     "retry_failed",
     "retry_job",
+    "split_reason",
     "spooled",
 ]
 
@@ -86,7 +90,7 @@ class FailedJob:
     reason: str
     """The first line of ``<name>.reason.txt``."""
     error: str | None
-    """The last line of the reason (the exception) when the reason is a traceback."""
+    """The exception (``ValueError: x``) when the reason holds a traceback, else None."""
     failed_at: datetime
     """When it was moved aside (the reason file's time)."""
     id: str | None = None
@@ -185,6 +189,44 @@ def pending(*, limit: int | None = None) -> list[PendingJob]:
     return jobs[: len(jobs) if limit is None else limit]
 
 
+TRACEBACK = "Traceback (most recent call last):"
+
+
+def split_reason(text: str) -> tuple[str, str | None]:
+    """A reason's first line and, when it holds a traceback, the exception (``ValueError: x``).
+
+    The exception is the line after the frames of the last traceback (the one raised last, in
+    a chain), not the text's last line, which may be a note or a message's second line. A
+    reason that is only a traceback reads as its exception.
+    """
+    lines = [line.rstrip() for line in text.splitlines() if line.strip()]
+    if not lines:
+        return "(the reason is empty)", None
+    starts = [number for number, line in enumerate(lines) if line.startswith(TRACEBACK)]
+    error = None
+    if starts:
+        after = lines[starts[-1] + 1 :]
+        error = next((line for line in after if not line[0].isspace()), None)
+    first = lines[0].strip()
+    if first.startswith(TRACEBACK):
+        return error or first, None
+    return first, error
+
+
+def reason_line(text: str) -> str:
+    """A reason in one line: its first line, then the exception when it holds a traceback."""
+    first, error = split_reason(text)
+    return first if error is None else f"{first} {error}"
+
+
+def _failed_at(path: Path) -> float:
+    """When the file at ``path`` was moved aside: its reason file's time, else its own."""
+    try:
+        return files.reason_path(path).stat().st_mtime
+    except FileNotFoundError:
+        return path.stat().st_mtime
+
+
 def _reason(path: Path) -> tuple[str, str | None, datetime]:
     reason_path = files.reason_path(path)
     try:
@@ -192,10 +234,8 @@ def _reason(path: Path) -> tuple[str, str | None, datetime]:
         when = reason_path.stat().st_mtime
     except FileNotFoundError:
         return "(no reason was recorded)", None, datetime.fromtimestamp(path.stat().st_mtime, UTC)
-    lines = [line for line in text.splitlines() if line.strip()]
-    first = lines[0] if lines else "(the reason is empty)"
-    last = lines[-1].strip() if len(lines) > 1 else None
-    return first, last, datetime.fromtimestamp(when, UTC)
+    first, error = split_reason(text)
+    return first, error, datetime.fromtimestamp(when, UTC)
 
 
 def _payload_of(path: Path) -> Payload | None:
@@ -340,14 +380,60 @@ def retry_failed(name: str, *, now: datetime | None = None) -> Job:
     return retry_job(payload.job_id, now=now)
 
 
+def _remove_failed(path: Path, why: str) -> None:
+    """Delete a failed file and its reason: what every delete, purge and prune does."""
+    for stale in (path, files.reason_path(path)):
+        with contextlib.suppress(FileNotFoundError):
+            stale.unlink()
+    logger.info("failed file deleted file=%s by=%s", path.name, why)
+
+
 def delete_failed(name: str) -> Path:
     """Delete the failed file called ``name`` (as listed) and its reason; return its path.
 
     Raises :class:`JobNotFound` when the failed directory has no such file.
     """
     path = _failed_file(name)
-    for stale in (path, files.reason_path(path)):
-        with contextlib.suppress(FileNotFoundError):
-            stale.unlink()
-    logger.info("failed file deleted file=%s", name)
+    _remove_failed(path, "delete")
     return path
+
+
+def delete_job(key: str) -> list[Path]:
+    """Delete the failed files of job ``key`` (every attempt there) and their reasons, or the
+    failed file named ``key`` (an unreadable one, listed by its name); return their paths.
+
+    The job will not run again. Raises :class:`JobNotFound` when the failed directory has
+    neither; a job that is pending is not deleted (cancelling removes it).
+    """
+    conf = get_settings()
+    failed = files.list_quarantined(conf.failed_dir, job_file_prefix(key))
+    named = [path for path in files.list_quarantined(conf.failed_dir) if path.name == key]
+    paths = named or failed
+    if not paths:
+        if job_files(conf.spool_dir, key) or publisher().store_holds(key):
+            raise JobNotFound(
+                f"Job {key!r} is not in the failed directory: it is pending; "
+                "`spoolcron cancel` removes it."
+            )
+        raise JobNotFound(f"No failed job {key!r} in {str(conf.failed_dir)!r}.")
+    for path in paths:
+        _remove_failed(path, "delete")
+    return paths
+
+
+def purge_failed(*, older_than: datetime | None = None) -> list[Path]:
+    """Delete every failed file (and its reason) moved aside before ``older_than`` (default:
+    all of them); return their paths, oldest first."""
+    cutoff = None if older_than is None else older_than.timestamp()
+    aged: list[tuple[float, Path]] = []
+    for path in files.list_quarantined(get_settings().failed_dir):
+        try:
+            when = _failed_at(path)
+        except FileNotFoundError:
+            continue  # retried or deleted meanwhile
+        if cutoff is None or when < cutoff:
+            aged.append((when, path))
+    aged.sort()
+    for _, path in aged:
+        _remove_failed(path, "purge" if older_than is None else "age")
+    return [path for _, path in aged]

@@ -1,23 +1,29 @@
 """The ``WHEN`` of the command line and the admin: an ISO date-time or ``+2h``, ``today``,
-``tomorrow``...; and the relative phrases (``in 4 min``) they print."""
+``tomorrow``...; a ``DURATION`` (``90s``, ``12h``, ``7d``); and the relative phrases
+(``in 4 min``) they print."""
 
 from __future__ import annotations
 
+import math
 import re
-from datetime import datetime, time, timedelta, tzinfo
+from datetime import UTC, datetime, time, timedelta, tzinfo
 
 from django.utils import timezone
 
 from ..core.times import now as current_time
 from ..exceptions import BadWhen
 
-__all__ = ["parse_when", "relative"]
+__all__ = ["parse_age", "parse_duration", "parse_when", "relative"]
 
 _RELATIVE = re.compile(
     r"^\+\s*(?P<amount>\d+(?:\.\d+)?)\s*"
     r"(?P<unit>s|secs?|seconds?|m|mins?|minutes?|h|hrs?|hours?|d|days?|w|weeks?)$"
 )
 _UNIT_SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
+_DURATION = re.compile(
+    r"^\+?\s*(?P<amount>\d+(?:\.\d+)?)\s*"
+    r"(?P<unit>s|secs?|seconds?|m|mins?|minutes?|h|hrs?|hours?|d|days?|w|weeks?)?$"
+)
 
 
 def _midnight_after(day: datetime, days: int, tz: tzinfo) -> datetime:
@@ -61,6 +67,56 @@ def parse_when(
     raise BadWhen(
         f"Cannot understand {option} {text!r}: use an ISO date-time like 2026-12-24T18:00 "
         "or +2h, +3d, today, tomorrow."
+    )
+
+
+def _duration(text: str) -> float | None:
+    match = _DURATION.match(text.strip().lower()) if isinstance(text, str) else None
+    if match is None:
+        return None
+    seconds = float(match["amount"]) * _UNIT_SECONDS[(match["unit"] or "s")[0]]
+    return seconds if math.isfinite(seconds) else None
+
+
+def parse_duration(text: str, *, option: str = "--failed-since") -> float:
+    """The seconds ``text`` means: ``90s``, ``15m``, ``12h``, ``7d``, ``2w`` (also ``7 days``)
+    or a plain number of seconds. ``option`` names the argument in the error message."""
+    seconds = _duration(text)
+    if seconds is None:
+        raise BadWhen(
+            f"Cannot understand {option} {text!r}: use a duration like 30m, 12h, 7d or a "
+            "number of seconds."
+        )
+    return seconds
+
+
+def parse_age(
+    text: str,
+    *,
+    now: datetime | None = None,
+    tz: tzinfo | None = None,
+    option: str = "--older-than",
+) -> datetime:
+    """The instant ``text`` means as an age: ``7d`` is seven days before ``now``, an ISO
+    date-time is itself (read in ``tz``, default ``TIME_ZONE``, without an offset)."""
+    current = current_time() if now is None else now
+    seconds = _duration(text)
+    if seconds is not None:
+        try:
+            return current - timedelta(seconds=seconds)
+        except OverflowError:  # before year 1: nothing is that old
+            return datetime.min.replace(tzinfo=UTC)
+    if isinstance(text, str) and text.strip():
+        try:
+            parsed = datetime.fromisoformat(text.strip())
+        except ValueError:
+            pass
+        else:
+            zone = timezone.get_default_timezone() if tz is None else tz
+            return parsed if parsed.tzinfo is not None else parsed.replace(tzinfo=zone)
+    raise BadWhen(
+        f"Cannot understand {option} {text!r}: use a duration like 12h, 7d, 2w or an ISO "
+        "date-time like 2026-12-24T18:00."
     )
 
 

@@ -26,7 +26,7 @@ from spoolcron.exceptions import BadWhen, JobNotFound, JobRunning, UnknownEntry,
 from spoolcron.jobs import publisher
 from spoolcron.management.arguments import EXAMPLES, HelpFormatter, Parser, add_subcommands
 from spoolcron.management.formatting import Output
-from spoolcron.operations import parse_when, upcoming
+from spoolcron.operations import parse_age, parse_duration, parse_when, upcoming
 from spoolcron.runtime.dispatch import Outcome, Result
 from spoolcron.runtime.runner import run_due
 from spoolcron.storage.recorder import DatabaseRecorder
@@ -126,6 +126,23 @@ class Command(BaseCommand):
             f"Job {job.id!r} (task {job.task}) is back in the spool directory, due now."
         )
 
+    def _delete(self, options: dict[str, Any]) -> None:
+        try:
+            paths = operations.delete_job(options["job_id"])
+        except JobNotFound as exc:
+            raise CommandError(str(exc)) from None
+        self.out.deleted(options["job_id"], paths)
+
+    def _purge(self, options: dict[str, Any]) -> None:
+        older_than = None
+        if options["older_than"] is not None:
+            try:
+                older_than = parse_age(options["older_than"], now=current_time())
+            except BadWhen as exc:
+                raise CommandError(str(exc), returncode=2) from None
+        paths = operations.purge_failed(older_than=older_than)
+        self.out.purged(paths, older_than=older_than, as_json=options["json"])
+
     def _run(self, options: dict[str, Any]) -> None:
         try:
             job = operations.run_entry(options["entry"])
@@ -146,7 +163,15 @@ class Command(BaseCommand):
             raise CommandError(f"{len(failed)} of {len(results)} job(s) failed.")
 
     def _health(self, options: dict[str, Any]) -> None:
-        report = operations.health_report(max_overdue=options["max_overdue"])
+        failed_since = None
+        if options["failed_since"] is not None:
+            try:
+                failed_since = parse_duration(options["failed_since"], option="--failed-since")
+            except BadWhen as exc:
+                raise CommandError(str(exc), returncode=2) from None
+        report = operations.health_report(
+            max_overdue=options["max_overdue"], failed_since=failed_since
+        )
         self.out.health(report, as_json=options["json"], max_overdue=options["max_overdue"])
         if not report.healthy:
             raise CommandError("Unhealthy: " + " ".join(report.reasons))
@@ -213,7 +238,7 @@ class Command(BaseCommand):
             beat=not options["no_beat"],
             max_jobs=options["max_jobs"],
             on_result=self._worker_result,
-            prune=lambda: ledger.prune(keep=conf.history_retention),
+            prune=lambda: operations.prune(ledger),
             refresh=_close_unusable_connections,
             stop_event=stop,
         )
