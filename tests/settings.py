@@ -2,6 +2,7 @@
 
 import os
 import tempfile
+from typing import Any
 
 SECRET_KEY = "spoolcron-tests"
 DEBUG = False
@@ -47,7 +48,7 @@ TEMPLATES = [
     }
 ]
 ROOT_URLCONF = "tests.urls"
-DATABASES = {
+DATABASES: dict[str, dict[str, Any]] = {
     "default": {
         "ENGINE": "django.db.backends.sqlite3",
         "NAME": os.environ.get("SPOOLCRON_TEST_SQLITE", ":memory:"),

@@ -6,6 +6,8 @@ spooler locks it, so a spooler running at the same time never runs the same file
 
 from __future__ import annotations
 
+import contextlib
+import logging
 import os
 import time
 from collections.abc import Callable
@@ -19,12 +21,27 @@ from ..spool import files, locks
 from .dispatch import Outcome, Result, run_spool_file
 from .publish import Publisher
 
-__all__ = ["run_due"]
+__all__ = ["run_due", "run_file"]
+
+logger = logging.getLogger("spoolcron.runner")
 
 
-def _run_one(
-    path: Path, until: float, recorder: Recorder, publisher: Publisher, now: Callable[[], float]
+def run_file(
+    path: Path,
+    recorder: Recorder,
+    publisher: Publisher,
+    *,
+    now: Callable[[], float] = time.time,
+    sleep: Callable[[float], None] = time.sleep,
+    until: float | None = None,
 ) -> Result | None:
+    """Run one spool file as uWSGI's spooler would, under its lock; None if it is not ours
+    to run now (gone, locked by a spooler, still being written, someone else's file, or due
+    after ``until``).
+
+    Without ``until`` the caller decides whether it is due (the dispatcher leaves a file that
+    is not in place); with it, a job due by then runs as if it were then.
+    """
     try:
         file = files.read(path)
     except FileNotFoundError:
@@ -32,18 +49,25 @@ def _run_one(
     except SpoolFileError as exc:
         if locks.is_locked(path):
             return None  # uwsgi.spool() is still writing it
-        files.quarantine(path, get_settings().failed_dir, str(exc))
+        try:
+            files.quarantine(path, get_settings().failed_dir, str(exc))
+        except (FileNotFoundError, BlockingIOError):
+            return None
+        logger.error("spool file quarantined path=%s reason=%s", path, exc)
         return Result(Outcome.QUARANTINED, reason=str(exc))
-    if not file.is_ours or due_of(file.args, file.at) > until:
+    if not file.is_ours or (until is not None and due_of(file.args, file.at) > until):
         return None
     with locks.locked(path) as ok:
         if not ok:
             return None  # a spooler runs it, or it is gone
         # hold(): closing another descriptor of the file would drop the lock we hold.
         with locks.hold(path, file.args, file.body) as held:
-            result = run_spool_file(held, recorder, publisher=publisher, now=now, as_of=until)
+            result = run_spool_file(
+                held, recorder, publisher=publisher, now=now, sleep=sleep, as_of=until
+            )
             if result.outcome.removes_file:
-                os.unlink(path)
+                with contextlib.suppress(FileNotFoundError):
+                    os.unlink(path)
     return result
 
 
@@ -83,7 +107,7 @@ def run_due(
     for at, path in sorted(due):
         if at > deadline:
             continue
-        result = _run_one(path, deadline, recorder, publisher, clock)
+        result = run_file(path, recorder, publisher, now=clock, until=deadline)
         if result is not None:
             results.append(result)
     return results

@@ -30,19 +30,19 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from types import FrameType
 
-from ..conf import get_settings
 from ..core.beat import Beat
 from ..core.entries import ResolvedEntry
 from ..core.payload import due_of
 from ..core.protocols import FireWriter, Ledger, Recorder
 from ..exceptions import SpoolFileError
-from ..spool import files, heartbeat, locks
+from ..spool import files, heartbeat
 from ..spool.waker import Waker
-from .dispatch import MAX_EARLY_WAIT, Outcome, Result, run_spool_file
+from .dispatch import MAX_EARLY_WAIT, Outcome, Result
 from .mule import MuleLoop, _failed, _recovered
 from .publish import Publisher
+from .runner import run_file
 
-__all__ = ["FAILED_OUTCOMES", "Worker", "WorkerReport", "run_file", "stop_on_signals"]
+__all__ = ["FAILED_OUTCOMES", "Worker", "WorkerReport", "stop_on_signals"]
 
 logger = logging.getLogger("spoolcron.worker")
 
@@ -59,46 +59,6 @@ _RAN = frozenset(
         Outcome.EXPIRED,
     }
 )
-
-
-def run_file(
-    path: Path,
-    recorder: Recorder,
-    publisher: Publisher,
-    *,
-    now: Callable[[], float] = time.time,
-    sleep: Callable[[float], None] = time.sleep,
-) -> Result | None:
-    """Run one spool file as uWSGI's spooler would, under its lock; None if it is not ours
-    to run now (gone, locked by a spooler, still being written, someone else's file).
-
-    The caller decides whether it is due; the dispatcher leaves a file that is not in place.
-    """
-    try:
-        file = files.read(path)
-    except FileNotFoundError:
-        return None
-    except SpoolFileError as exc:
-        if locks.is_locked(path):
-            return None  # uwsgi.spool() is still writing it
-        try:
-            files.quarantine(path, get_settings().failed_dir, str(exc))
-        except (FileNotFoundError, BlockingIOError):
-            return None
-        logger.error("spool file quarantined path=%s reason=%s", path, exc)
-        return Result(Outcome.QUARANTINED, reason=str(exc))
-    if not file.is_ours:
-        return None
-    with locks.locked(path) as ok:
-        if not ok:
-            return None  # a spooler runs it, or it is gone
-        # hold(): closing another descriptor of the file would drop the lock we hold.
-        with locks.hold(path, file.args, file.body) as held:
-            result = run_spool_file(held, recorder, publisher=publisher, now=now, sleep=sleep)
-            if result.outcome.removes_file:
-                with contextlib.suppress(FileNotFoundError):
-                    os.unlink(path)
-    return result
 
 
 @dataclass

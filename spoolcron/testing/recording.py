@@ -28,7 +28,7 @@ from ..core.registry import Task, resolve_task
 from ..core.times import utc
 from ..runtime.dispatch import Result
 from ..runtime.publish import Publisher
-from ..runtime.worker import run_file
+from ..runtime.runner import run_file
 from ..spool import files
 from ..spool.payloads import write_payload
 
