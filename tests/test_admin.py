@@ -593,6 +593,26 @@ def test_run_history_filters_and_search(
     assert "Add run" not in page
 
 
+def test_run_and_result_lists_show_times_to_the_second(
+    dirs: tuple[Path, Path], root: Client, settings: Any, history: list[Run]
+) -> None:
+    # Issue 15 (6): the lists stopped at the minute, so 5-second runs looked identical.
+    settings.TIME_ZONE = "Europe/Rome"
+    Run.objects.create(
+        job_id="ddd444",
+        entry="every-5s",
+        task=RECORD,
+        due=NOW + timedelta(seconds=5),
+        started=NOW + timedelta(seconds=5),
+        outcome="succeeded",
+    )
+    page = text(root.get(RUNS_URL))
+    assert "2026-11-23 13:00:07 CET" in page
+    assert "2026-11-23 13:00:12 CET" in page
+    JobResult.objects.create(id="r1", task=RECORD, status="SUCCESSFUL", started_at=NOW)
+    assert "2026-11-23 13:00:07 CET" in text(root.get(RESULTS_URL))
+
+
 def test_run_history_detail_is_read_only(
     dirs: tuple[Path, Path], root: Client, viewer: Client, history: list[Run]
 ) -> None:

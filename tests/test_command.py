@@ -564,6 +564,29 @@ def test_run_unknown_or_broken_entry(valid: tuple[Path, Path], settings: Any) ->
     assert str(error).startswith("Entry 'ghost' cannot be used: Unknown task ")
 
 
+def test_run_an_unknown_entry_suggests_close_names(
+    valid: tuple[Path, Path], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Issue 15 (6): @periodic names its entry by the dotted path; `run heartbeat` gave no hint.
+    from spoolcron.core import entries
+
+    heartbeat = spoolcron.Entry(
+        "tests.testapp.periodic.heartbeat", "tests.testapp.tasks.record", "every 5 seconds"
+    )
+    monkeypatch.setattr(entries, "_periodic", [*entries._periodic, (__name__, heartbeat)])
+    error = failing("run", "heartbeat")
+    assert (str(error), error.returncode) == (
+        "Unknown entry 'heartbeat': no schedules module declares it; did you mean "
+        "'tests.testapp.periodic.heartbeat'?",
+        2,
+    )
+    error = failing("upcoming", "--entry", "sunday-reprot")
+    assert str(error) == (
+        "Unknown entry 'sunday-reprot': no schedules module declares it; did you mean "
+        "'sunday-report'?"
+    )
+
+
 @pytest.mark.django_db(transaction=True)
 def test_run_due(spool_dirs: tuple[Path, Path], runs: Runs) -> None:
     ok = tasks.record.schedule(["now"], run_after=-1)

@@ -83,6 +83,12 @@ def test_the_entries_example_passes_the_checks(myapp: Path) -> None:
     assert problems == []
     names = {e.name for e in entries}
     assert {"cleanup", "weekly-report", "nightly", "myapp.schedules.heartbeat"} <= names
+    # As the README says: `spoolcron run heartbeat` points at the decorated entry's name.
+    from spoolcron.exceptions import UnknownEntry
+    from spoolcron.operations import run_entry
+
+    with pytest.raises(UnknownEntry, match=r"did you mean 'myapp\.schedules\.heartbeat'\?$"):
+        run_entry("heartbeat")
 
 
 @pytest.mark.django_db(transaction=True)

@@ -17,7 +17,7 @@ from django.utils.html import format_html, format_html_join
 from django.utils.safestring import SafeString
 
 from ..storage.models import JobResult
-from .history import ReadOnlyAdmin
+from .history import ReadOnlyAdmin, to_the_second
 
 __all__ = ["JobResultAdmin"]
 
@@ -35,9 +35,9 @@ class JobResultAdmin(ReadOnlyAdmin):
         "entry",
         "status",
         "attempts",
-        "enqueued_at",
-        "started_at",
-        "finished_at",
+        "enqueued",
+        "started",
+        "finished",
     )
     list_filter = ("status", "task", ("finished_at", admin.DateFieldListFilter))
     search_fields = ("id", "task", "entry")
@@ -62,6 +62,18 @@ class JobResultAdmin(ReadOnlyAdmin):
         "runs",
     )
     readonly_fields = ("arguments", "returned", "tracebacks", "runs")
+
+    @admin.display(description="enqueued at", ordering="enqueued_at")
+    def enqueued(self, result: JobResult) -> str:
+        return to_the_second(result.enqueued_at)
+
+    @admin.display(description="started at", ordering="started_at")
+    def started(self, result: JobResult) -> str:
+        return to_the_second(result.started_at)
+
+    @admin.display(description="finished at", ordering="finished_at")
+    def finished(self, result: JobResult) -> str:
+        return to_the_second(result.finished_at)
 
     @admin.display(description="arguments")
     def arguments(self, result: JobResult) -> SafeString:

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import difflib
 import logging
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from datetime import datetime
 from typing import Any
@@ -14,14 +16,14 @@ from django.utils import timezone
 import schedules
 from schedules.zones import zone_name
 
-from ..core.entries import Problem, collect
+from ..core.entries import Problem, ResolvedEntry, collect
 from ..core.payload import META_MANUAL_RUN
 from ..core.times import aware
 from ..core.times import now as current_time
 from ..exceptions import UnknownEntry
 from ..jobs import Job, schedule
 
-__all__ = ["EntriesReport", "EntryInfo", "list_entries", "run_entry"]
+__all__ = ["EntriesReport", "EntryInfo", "list_entries", "run_entry", "unknown_entry"]
 
 logger = logging.getLogger("spoolcron.operations")
 
@@ -198,7 +200,24 @@ def run_entry(name: str) -> Job:
             )
             logger.info("entry run by hand entry=%s job=%s", name, job.id)
             return job
+    raise unknown_entry(name, entries, problems)
+
+
+def unknown_entry(
+    name: str, entries: Sequence[ResolvedEntry], problems: Sequence[Problem]
+) -> UnknownEntry:
+    """The error for an entry ``name`` that is not among ``entries``: its problem if it has
+    one, else the declared names close to it (``heartbeat`` suggests ``myapp.tasks.heartbeat``,
+    the name ``@spoolcron.periodic`` gives)."""
     for problem in problems:
         if problem.entry == name:
-            raise UnknownEntry(f"Entry {name!r} cannot be used: {problem.message}")
-    raise UnknownEntry(f"Unknown entry {name!r}: no schedules module declares it.")
+            return UnknownEntry(f"Entry {name!r} cannot be used: {problem.message}")
+    names = sorted({entry.name for entry in entries})
+    close = [n for n in names if n.rpartition(".")[2] == name]
+    close += [n for n in difflib.get_close_matches(name, names, n=3) if n not in close]
+    if close:
+        hint = " or ".join(repr(n) for n in close[:3])
+        return UnknownEntry(
+            f"Unknown entry {name!r}: no schedules module declares it; did you mean {hint}?"
+        )
+    return UnknownEntry(f"Unknown entry {name!r}: no schedules module declares it.")

@@ -11,9 +11,9 @@ from ..core.entries import Problem, collect
 from ..core.payload import Payload
 from ..core.times import now as current_time
 from ..core.upcoming import Upcoming, merge_upcoming
-from ..exceptions import UnknownEntry
 from ..jobs import publisher
 from ..spool.payloads import pending_payloads
+from .entries import unknown_entry
 
 __all__ = ["upcoming"]
 
@@ -48,11 +48,9 @@ def upcoming(
         # only one entry's runs are wanted.
         spooled += store.waiting(limit=None if entry is not None else count + 1)
     if entry is not None:
-        entries = [e for e in entries if e.name == entry]
-        if not entries:
-            for problem in problems:
-                if problem.entry == entry:
-                    raise UnknownEntry(f"Entry {entry!r} cannot be used: {problem.message}")
-            raise UnknownEntry(f"Unknown entry {entry!r}: no schedules module declares it.")
+        wanted = [e for e in entries if e.name == entry]
+        if not wanted:
+            raise unknown_entry(entry, entries, problems)
+        entries = wanted
         spooled = [p for p in spooled if _wanted(p, entry)]
     return merge_upcoming(entries, spooled, now=current, count=count, until=until), problems
