@@ -16,7 +16,7 @@ from .exceptions import (
     UnknownEntry,
     UnknownTask,
 )
-from .jobs import Job, schedule, schedule_many
+from .jobs import Job, JobNotSucceeded, get_job, schedule, schedule_many
 from .operations.health import health
 
 __all__ = [
@@ -25,6 +25,7 @@ __all__ = [
     "InvalidArguments",
     "Job",
     "JobNotFound",
+    "JobNotSucceeded",
     "JobRunning",
     "JobTimeout",
     "PayloadError",
@@ -35,6 +36,7 @@ __all__ = [
     "Task",
     "UnknownEntry",
     "UnknownTask",
+    "get_job",
     "health",
     "periodic",
     "schedule",

@@ -12,6 +12,7 @@ import uuid
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from pathlib import Path
 from typing import Any, Literal
 
 from django.conf import settings as django_settings
@@ -22,16 +23,25 @@ from .conf import Settings, get_settings
 from .core.payload import META_EXPIRES, Payload, check_arguments, encode_body, job_file_prefix
 from .core.protocols import PendingStore
 from .core.registry import Task, resolve_task
-from .core.times import utc
-from .exceptions import InvalidArguments, JobRunning
+from .core.times import aware, utc
+from .exceptions import (
+    InvalidArguments,
+    JobNotFound,
+    JobRunning,
+    PayloadError,
+    SpoolcronError,
+    SpoolFileError,
+)
 from .runtime.publish import Publisher
 from .spool import files, locks
-from .spool.payloads import job_files
+from .spool.payloads import job_files, read_payload
 from .spool.pending import FilePendingStore
 
 __all__ = [
     "Job",
+    "JobNotSucceeded",
     "JobStatus",
+    "get_job",
     "pending_store",
     "publish",
     "publisher",
@@ -49,6 +59,11 @@ _STORED_STATUS: dict[str, JobStatus] = {
     "SUCCESSFUL": "succeeded",
     "FAILED": "failed",
 }
+
+
+class JobNotSucceeded(SpoolcronError, ValueError):
+    """``Job.return_value`` of a job that has not succeeded (yet): pending, running, failed or
+    missing."""
 
 
 @dataclass(frozen=True)
@@ -86,6 +101,21 @@ class Job:
         if files.list_quarantined(conf.failed_dir, job_file_prefix(self.id)):
             return "failed"
         return "missing"
+
+    @property
+    def return_value(self) -> Any:
+        """What the task returned, as stored in its result (JSON: a tuple reads as a list;
+        a value JSON cannot carry was not stored and reads as None).
+
+        Raises :class:`JobNotSucceeded` while the job has not succeeded; the result is kept
+        ``SPOOLCRON["HISTORY_DAYS"]`` days.
+        """
+        from .storage import results
+
+        row = results.load(self.id)
+        if row is not None and row.status == row.Status.SUCCESSFUL:
+            return row.return_value
+        raise JobNotSucceeded(f"Job {self.id!r} has no return value: it is {self.status}.")
 
     def cancel(self) -> bool:
         """Remove the pending job; False if it is gone already, JobRunning if it is running."""
@@ -347,3 +377,48 @@ def publisher() -> Publisher:
         )
         _publisher = (conf, router)
     return _publisher[1]
+
+
+def _payload_in(path: Path) -> Payload | None:
+    # A file this process runs is read from what the spooler passed in: closing the file
+    # would drop the spooler's lock on it.
+    try:
+        file = locks.held_file(path) or files.read(path)
+        return read_payload(file) if file.is_ours else None
+    except (FileNotFoundError, SpoolFileError, PayloadError):
+        return None
+
+
+def get_job(job_id: str) -> Job:
+    """The handle of the job ``job_id``, wherever it is: this host's spool directory, the
+    pending store, the results store (a job that ran) or the failed directory.
+
+    Raises :class:`~spoolcron.JobNotFound` when none of them knows the job (never enqueued,
+    cancelled, or its result pruned after ``SPOOLCRON["HISTORY_DAYS"]``).
+    """
+    conf = get_settings()
+    for path in job_files(conf.spool_dir, job_id):
+        payload = _payload_in(path)
+        if payload is not None:
+            return _job(payload)
+    store = publisher().store
+    waiting = store.get(job_id) if store is not None else None
+    if waiting is not None:
+        return _job(waiting)
+    from .storage import results  # models: only once Django's apps are ready
+
+    row = results.load(job_id)
+    if row is not None:
+        due = row.run_after or row.enqueued_at or row.started_at
+        return Job(id=row.id, task=row.task, run_after=aware(due) if due else utc(0))
+    failed = [
+        payload
+        for path in files.list_quarantined(conf.failed_dir, job_file_prefix(job_id))
+        if (payload := _payload_in(path)) is not None
+    ]
+    if failed:
+        return _job(max(failed, key=lambda payload: payload.attempt))
+    raise JobNotFound(
+        f"No job {job_id!r}: neither the spool directory, the pending store, the job results "
+        "nor the failed directory know it."
+    )

@@ -12,6 +12,7 @@ from django.db import transaction
 import spoolcron
 from spoolcron.core.payload import due_of, spool_at
 from spoolcron.spool import codec, files
+from tests.conftest import Runs
 from tests.testapp import tasks
 
 NOW = 1_800_000_000.25  # an injected clock for the enqueue time
@@ -231,6 +232,8 @@ def test_health_counts(spool_dirs: tuple[Path, Path]) -> None:
         "overdue_in_store": 0,
         "oldest_overdue_seconds": pytest.approx(60),
         "failed": 0,
+        "failed_recent": 0,
+        "failed_since_seconds": None,
         "spooler_attached": False,
         "spooler_pids": [],
     }
@@ -263,3 +266,51 @@ def test_nan_and_infinity_are_refused_naming_the_argument(spool_dir: Path, value
         f"Cannot schedule task 'tests.testapp.tasks.record': kwargs['weight'] = {value!r} "
         "cannot be stored as JSON."
     )
+
+
+# --- get_job and return_value (issue 15, 6) ---------------------------------------------------
+
+
+@pytest.mark.django_db(transaction=True)
+def test_get_job_finds_a_job_wherever_it_is(spool_dirs: tuple[Path, Path], runs: Runs) -> None:
+    from tests.helpers import run_due
+
+    soon = tasks.record.schedule(["soon"], run_after=3)
+    stored = tasks.record.schedule(["later"], run_after=3600)
+    for job in (soon, stored):  # the spool directory, then the pending store
+        assert spoolcron.get_job(job.id) == job
+    ran = tasks.record.schedule(["ran"], run_after=-1)
+    bad = tasks.always_fails.schedule(["bad"], run_after=-1)
+    run_due()
+    assert spoolcron.get_job(ran.id) == ran  # its result row
+    assert spoolcron.get_job(ran.id).status == "succeeded"
+    assert spoolcron.get_job(bad.id) == bad
+    assert spoolcron.get_job(bad.id).status == "failed"
+    from spoolcron.storage import results
+
+    results.JobResult.objects.filter(pk=bad.id).delete()
+    assert spoolcron.get_job(bad.id) == bad  # its file in the failed directory
+    with pytest.raises(spoolcron.JobNotFound) as error:
+        spoolcron.get_job("nope")
+    assert str(error.value) == (
+        "No job 'nope': neither the spool directory, the pending store, the job results nor "
+        "the failed directory know it."
+    )
+
+
+@pytest.mark.django_db(transaction=True)
+def test_return_value_of_a_plain_job(spool_dir: Path, runs: Runs) -> None:
+    from tests.helpers import run_due
+
+    job = tasks.record.schedule(["hello"])
+    with pytest.raises(spoolcron.JobNotSucceeded) as error:
+        _ = job.return_value
+    assert str(error.value) == f"Job {job.id!r} has no return value: it is pending."
+    assert isinstance(error.value, ValueError)
+    run_due()
+    assert job.return_value == "hello"
+    assert spoolcron.get_job(job.id).return_value == "hello"
+    unstorable = tasks.returns_object.schedule()
+    run_due()
+    assert unstorable.status == "succeeded"
+    assert unstorable.return_value is None  # JSON cannot carry it: not stored
