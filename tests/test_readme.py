@@ -153,3 +153,36 @@ def test_the_testcase_example_runs(myapp: Path) -> None:
         unittest.defaultTestLoader.loadTestsFromTestCase(case)
     )
     assert (outcome.testsRun, outcome.errors, outcome.failures) == (1, [], [])
+
+
+# --- "Installing" ------------------------------------------------------------------------------
+
+
+def test_the_installing_extras_exist() -> None:
+    import configparser
+
+    setup = configparser.ConfigParser()
+    setup.read(README.parent / "setup.cfg")
+    extras = setup["options.extras_require"]
+    assert "uWSGI" in extras["uwsgi"]
+    assert "django-tasks" in extras["tasks"]
+    assert 'pip install "spoolcron[uwsgi]"' in README.read_text()
+
+
+def test_the_installing_logging_shows_the_job_lines(capsys: pytest.CaptureFixture[str]) -> None:
+    import logging
+    import logging.config
+
+    namespace: dict[str, Any] = {}
+    exec(compile(block_starting("# settings.py"), "README.rst", "exec"), namespace)
+    assert "spoolcron" in namespace["INSTALLED_APPS"]
+    logger = logging.getLogger("spoolcron")
+    saved = (logger.handlers[:], logger.level, logger.propagate)
+    try:
+        logging.config.dictConfig(namespace["LOGGING"])
+        logging.getLogger("spoolcron.dispatch").info("job started job=%s late_ms=%.1f", "j", 3.2)
+        assert "job started job=j late_ms=3.2" in capsys.readouterr().err
+    finally:
+        logger.handlers[:] = saved[0]
+        logger.setLevel(saved[1])
+        logger.propagate = saved[2]
