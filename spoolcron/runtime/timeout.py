@@ -6,7 +6,8 @@ wherever it is (a ``time.sleep``, a socket read: the system call is interrupted 
 runs). uWSGI 2.0 uses no SIGALRM in its spooler (it sets SIGALRM to ignored when it forks one;
 its harakiri for spoolers is a deadline the master checks, only ``alarm()`` without a master),
 and ITIMER_REAL is the same timer ``alarm()`` sets: the previous handler and any timer already
-running (less the time the job took) are put back after each job.
+running (less the time the job took) are put back after each job -- SIG_IGN included, which
+Python would report as SIG_DFL: it read the disposition in the master, before the fork.
 
 What it cannot stop: a task stuck in C code that never returns to Python (a C extension in a
 loop, a lock acquired without timeout in some libraries) runs on until it returns; uWSGI's
@@ -22,6 +23,7 @@ import signal
 import threading
 import time
 from collections.abc import Callable
+from pathlib import Path
 from types import FrameType
 from typing import Any, TypeVar
 
@@ -32,6 +34,18 @@ __all__ = ["call_with_timeout"]
 logger = logging.getLogger("spoolcron.dispatch")
 
 T = TypeVar("T")
+
+
+def _ignored_by_the_system(signum: int) -> bool:
+    """Whether the process ignores ``signum`` (Linux's /proc; False where it cannot tell)."""
+    try:
+        status = Path("/proc/self/status").read_text()
+    except OSError:
+        return False
+    for line in status.splitlines():
+        if line.startswith("SigIgn:"):
+            return bool(int(line.split()[1], 16) >> (signum - 1) & 1)
+    return False
 
 
 class _Limit:
@@ -54,7 +68,12 @@ class _Limit:
         raise self.error
 
     def arm(self) -> None:
+        ignored = _ignored_by_the_system(signal.SIGALRM)
         self._previous = signal.signal(signal.SIGALRM, self._alarm)
+        if ignored and self._previous is signal.SIG_DFL:
+            # Python remembers the disposition from when the interpreter started (in uWSGI's
+            # master); the spooler set SIG_IGN after its fork, in C. Put back what is true.
+            self._previous = signal.SIG_IGN
         self._state = "armed"
         self._armed_at = time.monotonic()
         self._old_timer = signal.setitimer(signal.ITIMER_REAL, self.seconds)
