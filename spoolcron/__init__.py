@@ -2,6 +2,7 @@
 
 from .core.entries import Entry, periodic
 from .core.registry import Task, task
+from .core.signals import job_expired, job_failed, job_retrying, job_started, job_succeeded
 from .exceptions import (
     BadWhen,
     InvalidArguments,
@@ -38,6 +39,11 @@ __all__ = [
     "UnknownTask",
     "get_job",
     "health",
+    "job_expired",
+    "job_failed",
+    "job_retrying",
+    "job_started",
+    "job_succeeded",
     "periodic",
     "schedule",
     "schedule_many",

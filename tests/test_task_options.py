@@ -3,6 +3,7 @@ process (tests/integration/test_task_options_uwsgi.py proves the timeout under u
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import signal
 import time
@@ -45,6 +46,11 @@ def sleeps(seconds: float) -> None:
 @spoolcron.task(timeout=0.2, retries=1, retry_on=(Flaky,))
 def sleeps_not_retried(seconds: float) -> None:
     time.sleep(seconds)
+
+
+@spoolcron.task(timeout=0.2)
+async def sleeps_async(seconds: float) -> None:
+    await asyncio.sleep(seconds)
 
 
 @spoolcron.task(timeout=0.2)
@@ -272,6 +278,17 @@ def test_a_timeout_left_out_of_retry_on_fails_at_once(spool_dirs: tuple[Path, Pa
     result = run_spool_file(the_file(spool))
     assert result.outcome is Outcome.FAILED
     assert "JobTimeout is not in its retry_on: not retried." in result.reason
+
+
+def test_an_async_task_is_stopped_too(spool_dirs: tuple[Path, Path]) -> None:
+    spool, _ = spool_dirs
+    began = time.monotonic()
+    sleeps_async.delay(5)
+    result = run_spool_file(the_file(spool))
+    assert result.outcome is Outcome.FAILED
+    assert "timed out after 0.2 s" in result.reason
+    assert time.monotonic() - began < 2
+    assert signal.getitimer(signal.ITIMER_REAL) == (0.0, 0.0)
 
 
 def test_a_swallowed_timeout_still_times_the_attempt_out(spool_dirs: tuple[Path, Path]) -> None:
@@ -522,3 +539,10 @@ def test_django_tasks_do_not_send_spoolcron_signals(
     framework_tasks.add.enqueue(1, 2)
     assert run_spool_file(the_file(spool_dir)).outcome is Outcome.SUCCEEDED
     assert heard == []
+
+
+def test_the_signals_are_public_api() -> None:
+    for name in ("job_started", "job_succeeded", "job_retrying", "job_failed", "job_expired"):
+        assert getattr(spoolcron, name) is getattr(signals, name)
+        assert name in spoolcron.__all__
+    assert "JobTimeout" in spoolcron.__all__

@@ -1,8 +1,9 @@
 """Signals sent as a ``@spoolcron.task`` job runs: started, succeeded, retrying, failed, expired.
 
-Django signals (``django.dispatch``), sent by the dispatcher (``runtime/dispatch.py``) in the
-process that runs the job (uWSGI's spooler, ``spoolcron worker``, ``run-due``), with
-``sender`` the :class:`~spoolcron.Task` and these keyword arguments:
+Django signals (``django.dispatch``; ``from spoolcron import job_failed``), sent by the
+dispatcher (``runtime/dispatch.py``) in the process that runs the job (uWSGI's spooler,
+``spoolcron worker``, ``run-due``), with ``sender`` the :class:`~spoolcron.Task` and these
+keyword arguments:
 
 ============== ============================================================================
 signal         keyword arguments (besides ``sender`` and ``signal``)
