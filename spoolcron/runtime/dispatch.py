@@ -162,9 +162,15 @@ def run_spool_file(
         conf = get_settings()
         publisher = Publisher(conf.spool_dir, fsync=conf.fsync)
     due_by = now if as_of is None else (lambda: max(now(), as_of))
-    result = _dispatch(file, recorder, publisher, now, sleep, due_by)
-    if result.payload is not None and result.outcome in _SETTLED:
-        publisher.settled(result.payload.job_id)
+    # _dispatch opens the recorder's connections as it needs them; they are let go once, at
+    # the very end, after the store forgot the job (with CONN_MAX_AGE=0 a refresh in between
+    # would cost a new database connection for that one delete).
+    try:
+        result = _dispatch(file, recorder, publisher, now, sleep, due_by)
+        if result.payload is not None and result.outcome in _SETTLED:
+            publisher.settled(result.payload.job_id)
+    finally:
+        recorder.refresh()
     return result
 
 
@@ -199,25 +205,16 @@ def _dispatch(
         _quarantine(file.path, reason)
         recorder.refresh()
         recorder.unrunnable(payload, error_of(exc), now=now())
-        recorder.refresh()
         return Result(Outcome.QUARANTINED, payload, reason)
 
     if payload.run_after - due_by() > MAX_EARLY_WAIT:
         return Result(Outcome.NOT_DUE, payload)
 
     expires = payload.expires_at(task.expires)
+    recorder.refresh()  # a forked spooler must not use its parent's connections
     if expires is not None and now() > expires:
-        recorder.refresh()
-        try:
-            return _expired(payload, task, recorder, expires, now)
-        finally:
-            recorder.refresh()
-
-    recorder.refresh()
-    try:
-        return _run(file, payload, task, recorder, publisher, now, sleep, due_by)
-    finally:
-        recorder.refresh()
+        return _expired(payload, task, recorder, expires, now)
+    return _run(file, payload, task, recorder, publisher, now, sleep, due_by)
 
 
 def _run(
