@@ -7,6 +7,7 @@ from .exceptions import (
     BadWhen,
     InvalidArguments,
     JobNotFound,
+    JobNotSucceeded,
     JobRunning,
     JobTimeout,
     PayloadError,
@@ -17,7 +18,7 @@ from .exceptions import (
     UnknownEntry,
     UnknownTask,
 )
-from .jobs import Job, JobNotSucceeded, get_job, schedule, schedule_many
+from .jobs import Job, get_job, schedule, schedule_many
 from .operations.health import health
 
 __all__ = [

@@ -11,6 +11,7 @@ __all__ = [
     "BadWhen",
     "InvalidArguments",
     "JobNotFound",
+    "JobNotSucceeded",
     "JobRunning",
     "JobTimeout",
     "PayloadError",
@@ -66,6 +67,11 @@ class SpoolFileError(SpoolcronError, ValueError):
 
 class PayloadError(SpoolcronError, ValueError):
     """A spool file marked as ours whose body is not a payload we can run."""
+
+
+class JobNotSucceeded(SpoolcronError, ValueError):
+    """``Job.return_value`` of a job that has not succeeded (yet): pending, running, failed or
+    missing."""
 
 
 class JobRunning(SpoolcronError):

@@ -27,9 +27,9 @@ from .core.times import aware, utc
 from .exceptions import (
     InvalidArguments,
     JobNotFound,
+    JobNotSucceeded,
     JobRunning,
     PayloadError,
-    SpoolcronError,
     SpoolFileError,
 )
 from .runtime.publish import Publisher
@@ -39,7 +39,6 @@ from .spool.pending import FilePendingStore
 
 __all__ = [
     "Job",
-    "JobNotSucceeded",
     "JobStatus",
     "get_job",
     "pending_store",
@@ -59,11 +58,6 @@ _STORED_STATUS: dict[str, JobStatus] = {
     "SUCCESSFUL": "succeeded",
     "FAILED": "failed",
 }
-
-
-class JobNotSucceeded(SpoolcronError, ValueError):
-    """``Job.return_value`` of a job that has not succeeded (yet): pending, running, failed or
-    missing."""
 
 
 @dataclass(frozen=True)

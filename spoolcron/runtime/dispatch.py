@@ -64,6 +64,12 @@ class Outcome(enum.Enum):
         """
         return self in (Outcome.SUCCEEDED, Outcome.RETRYING, Outcome.SKIPPED, Outcome.EXPIRED)
 
+    @property
+    def is_failure(self) -> bool:
+        """Whether the job did not do its work this time: it failed (for good or before a
+        retry), could not run at all, or expired before it started. Commands exit 1 on it."""
+        return self in (Outcome.FAILED, Outcome.RETRYING, Outcome.QUARANTINED, Outcome.EXPIRED)
+
 
 @dataclass(frozen=True)
 class Result:

@@ -42,11 +42,10 @@ from .mule import MuleLoop, _failed, _recovered
 from .publish import Publisher
 from .runner import run_file
 
-__all__ = ["FAILED_OUTCOMES", "Worker", "WorkerReport", "stop_on_signals"]
+__all__ = ["Worker", "WorkerReport", "stop_on_signals"]
 
 logger = logging.getLogger("spoolcron.worker")
 
-FAILED_OUTCOMES = frozenset({Outcome.FAILED, Outcome.RETRYING, Outcome.QUARANTINED})
 """What counts as a failed job for ``--once``'s exit status (as for ``run-due``)."""
 
 _RAN = frozenset(
@@ -71,7 +70,7 @@ class WorkerReport:
 
     @property
     def failed(self) -> list[Result]:
-        return [r for r in self.results if r.outcome in FAILED_OUTCOMES]
+        return [r for r in self.results if r.outcome.is_failure]
 
 
 class _Loop(MuleLoop):

@@ -27,11 +27,9 @@ from spoolcron.jobs import publisher
 from spoolcron.management.arguments import EXAMPLES, HelpFormatter, Parser, add_subcommands
 from spoolcron.management.formatting import Output
 from spoolcron.operations import parse_age, parse_duration, parse_when, upcoming
-from spoolcron.runtime.dispatch import Outcome, Result
+from spoolcron.runtime.dispatch import Result
 from spoolcron.runtime.runner import run_due
 from spoolcron.storage.recorder import DatabaseRecorder
-
-FAILED_OUTCOMES = {Outcome.FAILED, Outcome.RETRYING, Outcome.QUARANTINED}
 
 
 def _when(text: str | None, option: str, now: datetime) -> datetime | None:
@@ -158,7 +156,7 @@ class Command(BaseCommand):
             DatabaseRecorder(), publisher(), until=None if until is None else until.timestamp()
         )
         self.out.run_due(results, as_json=options["json"])
-        failed = [r for r in results if r.outcome in FAILED_OUTCOMES]
+        failed = [r for r in results if r.outcome.is_failure]
         if failed:
             raise CommandError(f"{len(failed)} of {len(results)} job(s) failed.")
 
@@ -265,7 +263,7 @@ class Command(BaseCommand):
             what = f"{payload.task} job={payload.job_id}{entry} due={due}"
         self.stdout.write(
             f"{result.outcome.value} {what}",
-            self.style.ERROR if result.outcome in FAILED_OUTCOMES else None,
+            self.style.ERROR if result.outcome.is_failure else None,
         )
 
 
