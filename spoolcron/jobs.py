@@ -12,7 +12,6 @@ import uuid
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from pathlib import Path
 from typing import Any, Literal
 
 from django.conf import settings as django_settings
@@ -29,12 +28,10 @@ from .exceptions import (
     JobNotFound,
     JobNotSucceeded,
     JobRunning,
-    PayloadError,
-    SpoolFileError,
 )
 from .runtime.publish import Publisher
 from .spool import files, locks
-from .spool.payloads import job_files, read_payload
+from .spool.payloads import job_files, payload_at
 from .spool.pending import FilePendingStore
 
 __all__ = [
@@ -373,16 +370,6 @@ def publisher() -> Publisher:
     return _publisher[1]
 
 
-def _payload_in(path: Path) -> Payload | None:
-    # A file this process runs is read from what the spooler passed in: closing the file
-    # would drop the spooler's lock on it.
-    try:
-        file = locks.held_file(path) or files.read(path)
-        return read_payload(file) if file.is_ours else None
-    except (FileNotFoundError, SpoolFileError, PayloadError):
-        return None
-
-
 def get_job(job_id: str) -> Job:
     """The handle of the job ``job_id``, wherever it is: this host's spool directory, the
     pending store, the results store (a job that ran) or the failed directory.
@@ -392,7 +379,7 @@ def get_job(job_id: str) -> Job:
     """
     conf = get_settings()
     for path in job_files(conf.spool_dir, job_id):
-        payload = _payload_in(path)
+        payload = payload_at(path)
         if payload is not None:
             return _job(payload)
     store = publisher().store
@@ -408,7 +395,7 @@ def get_job(job_id: str) -> Job:
     failed = [
         payload
         for path in files.list_quarantined(conf.failed_dir, job_file_prefix(job_id))
-        if (payload := _payload_in(path)) is not None
+        if (payload := payload_at(path)) is not None
     ]
     if failed:
         return _job(max(failed, key=lambda payload: payload.attempt))

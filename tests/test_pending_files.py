@@ -191,7 +191,7 @@ def test_schedule_many_checks_every_job_first_then_writes_them(spool_dir: Path) 
         spoolcron.schedule_many(tasks.record, [{"args": ["ok"], "when": 600}])
     assert str(info.value) == (
         "Cannot schedule task 'tests.testapp.tasks.record': jobs[0] must be a dict with keys "
-        "from args, kwargs, meta, run_after, not {'args': ['ok'], 'when': 600}."
+        "from args, expires, kwargs, meta, run_after, not {'args': ['ok'], 'when': 600}."
     )
     jobs = spoolcron.schedule_many(
         tasks.record, [{"args": [i], "run_after": 600 + i} for i in range(50)] + [{"args": [-1]}]

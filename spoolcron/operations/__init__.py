@@ -1,7 +1,8 @@
 """What operators do, as functions: ``manage.py spoolcron`` and the admin format them.
 
-Entries with their last fire, next fires and last outcome (``entries``); pending and failed
-jobs, cancelling, retrying, deleting or purging them (``jobs``); what runs next
+Entries with their last fire, next fires and last outcome (``entries``); pending jobs and
+cancelling them (``jobs``); failed jobs, retrying, deleting or purging them (``failed``);
+what runs next
 (``upcoming``); a health verdict for monitoring probes (``health``); the hourly prune of old
 history and failed files (``retention``); the uWSGI options the project needs (``config``);
 reading a ``WHEN`` (``when``).
@@ -11,22 +12,19 @@ An adapter layer: may import everything below it (core, spool, storage, runtime)
 
 from .config import uwsgi_config
 from .entries import EntriesReport, EntryInfo, list_entries, run_entry
-from .health import HealthReport, health, health_report
-from .jobs import (
+from .failed import (
     FailedJob,
-    PendingJob,
-    PendingList,
-    cancel_job,
     delete_failed,
     delete_job,
     failed_jobs,
     failed_reason,
-    pending,
     purge_failed,
     reason_line,
     retry_failed,
     retry_job,
 )
+from .health import HealthReport, health, health_report
+from .jobs import PendingJob, PendingList, cancel_job, pending
 from .retention import prune
 from .upcoming import upcoming
 from .when import parse_age, parse_duration, parse_when, relative

@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING
 
 from ..conf import get_settings
 from ..core.times import now as current_time
-from .jobs import purge_failed
+from .failed import purge_failed
 
 if TYPE_CHECKING:
     from ..storage.ledger import DatabaseLedger

@@ -13,7 +13,14 @@ from ..exceptions import PayloadError, SpoolFileError, SpoolWriteError
 from . import files, locks
 from .codec import SpoolFile
 
-__all__ = ["SpoolFireWriter", "job_files", "pending_payloads", "read_payload", "write_payload"]
+__all__ = [
+    "SpoolFireWriter",
+    "job_files",
+    "payload_at",
+    "pending_payloads",
+    "read_payload",
+    "write_payload",
+]
 
 
 def write_payload(
@@ -72,16 +79,24 @@ def job_files(directory: Path, job_id: str) -> list[Path]:
         return []
 
 
+def payload_at(path: Path) -> Payload | None:
+    """The payload of the spoolcron file at ``path``; None if it is gone, corrupt or someone
+    else's. A file this process's spooler runs is read from what uWSGI passed in (see
+    ``locks.hold``)."""
+    try:
+        file = files.read(path)
+        return read_payload(file) if file.is_ours else None
+    except (FileNotFoundError, SpoolFileError, PayloadError):
+        return None
+
+
 def pending_payloads(directory: Path) -> Iterator[tuple[Path, Payload]]:
     """Every readable spoolcron file in ``directory`` with its payload; FileNotFoundError if
     the directory does not exist."""
     for path in files.list_files(directory):
-        try:
-            file = files.read(path)
-            if file.is_ours:
-                yield path, read_payload(file)
-        except (FileNotFoundError, SpoolFileError, PayloadError):
-            continue
+        payload = payload_at(path)
+        if payload is not None:
+            yield path, payload
 
 
 class SpoolFireWriter:

@@ -25,9 +25,9 @@ from pathlib import Path
 
 from ..core.payload import PREFIX, Payload, job_file_prefix, spool_at
 from ..core.protocols import Published
-from ..exceptions import PayloadError, SpoolFileError, SpoolWriteError
+from ..exceptions import SpoolWriteError
 from . import files
-from .payloads import read_payload
+from .payloads import payload_at
 
 __all__ = ["DUE_MARK", "FilePendingStore"]
 
@@ -234,7 +234,7 @@ class FilePendingStore:
 
     def get(self, job_id: str, *, due: float | None = None) -> Payload | None:
         for path in self._paths_of(job_id, due):
-            payload = _payload_of(path)
+            payload = payload_at(path)
             if payload is not None:
                 return payload
         return None
@@ -248,7 +248,7 @@ class FilePendingStore:
             if skipped < offset:
                 skipped += 1
                 continue
-            payload = _payload_of(path)
+            payload = payload_at(path)
             if payload is not None:
                 found.append(payload)
         return found
@@ -263,11 +263,3 @@ class FilePendingStore:
                 break
             total += 1
         return total
-
-
-def _payload_of(path: Path) -> Payload | None:
-    try:
-        file = files.read(path)
-        return read_payload(file) if file.is_ours else None
-    except (FileNotFoundError, SpoolFileError, PayloadError):
-        return None
