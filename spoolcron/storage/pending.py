@@ -42,13 +42,15 @@ from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 from typing import Protocol
 
-from django.db import DatabaseError, IntegrityError, connections, transaction
+from django.db import DatabaseError, connections, transaction
 from django.db.models import Min, Q, QuerySet
 
 from ..core.logging import Throttled
 from ..core.payload import Payload, job_file_prefix
 from ..core.protocols import Published
 from ..exceptions import JobRunning, PayloadError
+from .bulk import COLUMNS as _COLUMNS
+from .bulk import copy_rows
 from .models import WaitingJob
 
 __all__ = ["REFRESH", "WRITE_RETRY", "DatabasePendingStore", "SpoolWrite"]
@@ -62,7 +64,6 @@ WRITE_RETRY = 1.0
 """A job whose spool file could not be written is claimable again this many seconds later."""
 _BATCH = 2000  # rows per INSERT of add(); ids per IN (…) of the housekeeping queries
 _COPY_FROM = 1000  # add() this many rows or more with COPY on PostgreSQL
-_COLUMNS = ("job_id", "task", "entry", "attempt", "due", "body")
 
 
 class SpoolWrite(Protocol):
@@ -153,7 +154,7 @@ class DatabasePendingStore:
         # One transaction: the caller's, or one of its own.
         with transaction.atomic(using=self.using):
             if len(rows) >= _COPY_FROM and connections[self.using].vendor == "postgresql":
-                self._copy(rows)
+                copy_rows(self.using, rows)
             else:
                 self._rows().bulk_create(
                     [WaitingJob(**dict(zip(_COLUMNS, row, strict=True))) for row in rows],
@@ -163,45 +164,6 @@ class DatabasePendingStore:
                     update_fields=[*_COLUMNS[1:], "claimed_by", "claimed_until"],
                 )
         self._forget_next()
-
-    def _copy(self, rows: list[tuple[str, str, str, int, float, str]]) -> None:
-        """Insert many rows on PostgreSQL with COPY (several times faster than INSERT's
-        parameters); if a job id is there already (a batch of retries), COPY into a temporary
-        table and upsert from it."""
-        connection = connections[self.using]
-        quote = connection.ops.quote_name
-        table = quote(WaitingJob._meta.db_table)
-        columns = ", ".join(quote(name) for name in _COLUMNS)
-        try:
-            with (
-                transaction.atomic(using=self.using),
-                connection.cursor() as cursor,
-                connection.wrap_database_errors,
-                cursor.cursor.copy(f"COPY {table} ({columns}) FROM STDIN") as copy,
-            ):
-                for row in rows:
-                    copy.write_row(row)
-            return
-        except IntegrityError:
-            pass  # some job ids are there already
-        updates = ", ".join(
-            f"{quote(name)} = EXCLUDED.{quote(name)}"
-            for name in [*_COLUMNS[1:], "claimed_by", "claimed_until"]
-        )
-        with connection.cursor() as cursor, connection.wrap_database_errors:
-            cursor.execute(
-                "CREATE TEMPORARY TABLE spoolcron_waiting_in (job_id text, task text, "
-                "entry text, attempt integer, due double precision, body text) ON COMMIT DROP"
-            )
-            with cursor.cursor.copy(f"COPY spoolcron_waiting_in ({columns}) FROM STDIN") as copy:
-                for row in rows:
-                    copy.write_row(row)
-            cursor.execute(
-                f"INSERT INTO {table} ({columns}, claimed_by, claimed_until) "
-                f"SELECT DISTINCT ON (job_id) {columns}, NULL, NULL FROM spoolcron_waiting_in "
-                f"ON CONFLICT (job_id) DO UPDATE SET {updates}"
-            )
-            cursor.execute("DROP TABLE spoolcron_waiting_in")
 
     # --- what is due -----------------------------------------------------------------------
 
