@@ -15,6 +15,7 @@ from __future__ import annotations
 import os
 import pickle
 import re
+import signal
 import struct
 import time
 from datetime import UTC, datetime, timedelta
@@ -31,7 +32,7 @@ from tests.integration.harness import wait_until
 from tests.integration.project import Database
 from tests.testapp import tasks
 
-from .support import Dirs, env, options, start
+from .support import Dirs, env, mule_starts, options, start
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -211,3 +212,43 @@ def test_unknown_task_name_at_enqueue(dirs: Dirs) -> None:
         "name with @spoolcron.task (is its module imported, e.g. from an app's tasks.py?)."
     )
     assert dirs.pending() == []
+
+
+@pytest.mark.uwsgi
+def test_a_typo_deployed_by_a_reload_keeps_the_site_up(
+    run_uwsgi: RunUwsgi, dirs: Dirs, runs: Runs, project_db: Database, tmp_path: Path
+) -> None:
+    """The way a typo reaches production: a schedules module edited, uWSGI reloaded (SIGHUP).
+    Before, the mule stopped the whole uWSGI; now the web and the spooler go on, the beat runs
+    the entries that are still valid, and the log names the broken one."""
+    package = tmp_path / "deployed"
+    package.mkdir()
+    module = package / "typo_schedules.py"
+    entry = 'Entry("{name}", "tests.testapp.tasks.record", "{when}", args=["{name}"])'
+    source = "from spoolcron import Entry\n\nENTRIES = [\n    {}\n]\n"
+    module.write_text(source.format(entry.format(name="hourly", when="every hour")))
+    uwsgi = run_uwsgi(
+        *options(dirs, f"--pythonpath={tmp_path}"),
+        env={
+            **env(dirs, runs, project_db),
+            "SPOOLCRON_TEST_MODULES": "deployed.typo_schedules",
+            "PYTHONDONTWRITEBYTECODE": "1",
+        },
+    )
+    uwsgi.wait_for_log(r"beat started entries=\d+", 20)
+    assert "CRITICAL" not in uwsgi.log()
+
+    broken = entry.format(name="typo", when="every fortnight")
+    module.write_text(
+        source.format(entry.format(name="hourly", when="every hour") + ",\n    " + broken)
+    )
+    uwsgi.kill(signal.SIGHUP)
+    uwsgi.wait_until(lambda: mule_starts(uwsgi) == 2 or None, 30, "the mule to start again")
+    uwsgi.wait_for_log(r"CRITICAL spoolcron\.uwsgi entry 'typo' in deployed\.typo_schedules: ", 20)
+    log = uwsgi.log()
+    assert "stopping uWSGI" not in log
+    assert uwsgi.running()
+    tasks.record.delay("after-the-reload")
+    uwsgi.wait_until(
+        lambda: "after-the-reload" in runs.labels() or None, 15, "the spooler to run a job"
+    )
