@@ -1,6 +1,7 @@
 """Where Django finds spoolcron's models; they live in spoolcron.storage.models."""
 
 from .storage.models import (
+    EntryState,
     FailedJob,
     FireClaim,
     JobResult,
@@ -11,6 +12,7 @@ from .storage.models import (
 )
 
 __all__ = [
+    "EntryState",
     "FailedJob",
     "FireClaim",
     "JobResult",

@@ -43,6 +43,8 @@ def resolved_entry(
     grace: float | None = None,
     overlap: OverlapPolicy = "skip",
     enabled: bool = True,
+    jitter: float = 0.0,
+    alert_after: float | None = None,
 ) -> ResolvedEntry:
     """An entry as ``collect()`` resolves it: ``schedule`` parsed in ``tz`` unless it is one
     already; the task ``tests.testapp.tasks.record`` called with the entry's name by default."""
@@ -68,6 +70,8 @@ def resolved_entry(
         overlap=overlap,
         enabled=enabled,
         module=module,
+        jitter=jitter,
+        alert_after=alert_after,
     )
 
 
@@ -76,6 +80,8 @@ class MemoryLedger:
 
     ``last`` is what ``last_fires()`` starts from. Set ``error`` and every claim raises it (the
     database is down) until it is set back to None; ``attempts`` counts the claims tried.
+    ``pause()``/``resume()`` change ``states`` as the database ledger does; ``state_reads``
+    counts the full reads of them.
     """
 
     def __init__(self, last: dict[str, float] | None = None) -> None:
@@ -83,6 +89,41 @@ class MemoryLedger:
         self.last = dict(last or {})
         self.error: Exception | None = None
         self.attempts = 0
+        self.states: dict[str, Any] = {}
+        self.state_reads = 0
+        self.version_reads = 0
+
+    def states_version(self) -> object:
+        self.version_reads += 1
+        return sum(state.version for state in self.states.values()), len(self.states)
+
+    def pause_states(self) -> dict[str, Any]:
+        self.state_reads += 1
+        return dict(self.states)
+
+    def pause(self, entry: str, *, now: float, note: str = "", until: float | None = None) -> None:
+        from spoolcron.core.protocols import EntryPause
+
+        old = self.states.get(entry)
+        since = old.since if old is not None and old.active(now) else now
+        self.states[entry] = EntryPause(
+            paused=True,
+            note=note,
+            until=until,
+            since=since,
+            version=(old.version if old else 0) + 1,
+        )
+
+    def resume(self, entry: str, *, now: float, catch_up: bool) -> None:
+        import dataclasses
+
+        old = self.states[entry]
+        self.states[entry] = dataclasses.replace(
+            old, paused=False, resumed_at=now, catch_up=catch_up, version=old.version + 1
+        )
+        if not catch_up:
+            self.baseline([entry], now)
+            self.last[entry] = max(self.last[entry], now)
 
     def last_fires(self) -> dict[str, float]:
         return dict(self.last)

@@ -118,6 +118,8 @@ def test_upcoming_json(valid: tuple[Path, Path]) -> None:
             "entry": "every-5s",
             "job_id": None,
             "attempt": 1,
+            "paused": False,
+            "note": "",
         },
         {
             "when": "2026-11-23T12:00:15+00:00",
@@ -131,6 +133,8 @@ def test_upcoming_json(valid: tuple[Path, Path]) -> None:
             "entry": "every-5s",
             "job_id": None,
             "attempt": 1,
+            "paused": False,
+            "note": "",
         },
     ]
 
@@ -225,6 +229,14 @@ def test_entries_with_last_fire_next_fire_and_last_outcome(valid: tuple[Path, Pa
         "next_fire": "2026-11-23T12:00:10+00:00",
         "last_outcome": "succeeded",
         "last_run": "2026-11-23T12:00:05+00:00",
+        "jitter": 0.0,
+        "alert_after": None,
+        "paused": False,
+        "pause_note": "",
+        "paused_since": None,
+        "paused_until": None,
+        "last_success": None,
+        "overdue": False,
     }
     assert by_name["sunday-report"]["next_fire"] == "2026-11-29T16:03:00+00:00"
     assert by_name["sunday-report"]["last_outcome"] is None
@@ -835,7 +847,8 @@ def manage(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
             ["bogus"],
             "__main__.py spoolcron: error: argument SUBCOMMAND: invalid choice: 'bogus' "
             "(choose from 'upcoming', 'entries', 'jobs', 'cancel', 'retry', 'delete', 'purge', "
-            "'run', 'run-due', 'health', 'uwsgi-config', 'worker') (see --help)",
+            "'run', 'pause', 'resume', 'backfill', 'run-due', 'health', 'uwsgi-config', "
+            "'worker') (see --help)",
         ),
         (
             ["cancel"],

@@ -17,6 +17,15 @@ A fire found more than ``late_after`` seconds late -- after downtime, a database
 the wall clock jumping forward -- is a misfire: the entry's policy decides what runs
 (``coalesce``: the latest missed fire, once; ``all``: up to ``misfire_limit`` of the latest;
 ``skip``: nothing), and missed fires older than the entry's ``grace`` are dropped.
+
+Pausing (``spoolcron pause``) is stored in the database; the beat reads the ledger's
+``states_version()`` about once a second and all the states only when it changed, so every
+beat on every host honours a pause or a resume within a second. A paused entry's fires are
+not enqueued; a resume with ``catch_up`` applies the misfire policy to the fires missed while
+paused (the same fires on every host: the ledger claims each once), one without skips them.
+
+An entry's ``jitter`` delays each fire by a deterministic offset (``ResolvedEntry.due``):
+the spool file is due at the delayed instant, the ledger claims the undelayed fire time.
 """
 
 from __future__ import annotations
@@ -34,12 +43,13 @@ from pathlib import Path
 
 import schedules
 
+from . import signals
 from .entries import ResolvedEntry
 from .logging import Throttled, one_line
 from .payload import META_OVERLAP, Payload
-from .protocols import FireWriter, Ledger
+from .protocols import EntryPause, FireWriter, Ledger
 
-__all__ = ["Beat", "Ledger", "fire_job_id", "recent_fires"]
+__all__ = ["Beat", "Ledger", "count_fires", "fire_job_id", "recent_fires"]
 
 logger = logging.getLogger("spoolcron.beat")
 
@@ -77,6 +87,20 @@ def recent_fires(
         span *= 16
 
 
+def count_fires(
+    schedule: schedules.Schedule, after: float, until: float, limit: int = 10_000
+) -> int | None:
+    """How many fire times fall in (after, until]; None when more than ``limit``."""
+    count = 0
+    fire = _next(schedule, after)
+    while fire is not None and fire <= until:
+        count += 1
+        if count > limit:
+            return None
+        fire = _next(schedule, fire)
+    return count
+
+
 class Beat:
     """Drive it with ``start()`` once, then ``tick()`` whenever the time it returns is up."""
 
@@ -93,6 +117,7 @@ class Beat:
         retry_delay: float = 1.0,
         log_every: float = 30.0,
         max_sleep: float = 1.0,
+        state_every: float = 1.0,
     ) -> None:
         self.entries = [e for e in entries if e.enabled]
         self.ledger = ledger
@@ -108,16 +133,25 @@ class Beat:
         self._seq = itertools.count()
         self.enqueued = 0
         self._failing = Throttled(every=log_every)
+        self.state_every = state_every
+        self._states: dict[str, EntryPause] = {}
+        self._states_token: object = object()
+        self._states_read = float("-inf")
+        self._states_failing = Throttled(every=log_every)
+        # (entry index, paused since, resumed at): resumes asking for the missed fires.
+        self._catch_ups: list[tuple[int, float, float]] = []
 
     def _push(self, index: int, fire_time: float | None, not_before: float | None = None) -> None:
         if fire_time is None:
             return  # a spent one-shot
-        when = fire_time - self.lead if not_before is None else max(not_before, fire_time)
+        due = self.entries[index].due(fire_time)
+        when = due - self.lead if not_before is None else max(not_before, due)
         heapq.heappush(self._heap, (when, next(self._seq), index, fire_time))
 
     def start(self) -> None:
         """Seed each entry's next fire from the ledger: missed fires then count as late."""
         now = self.clock()
+        self._read_states(now, initial=True)
         last = self.ledger.last_fires()
         # Remember since when each new entry is watched, so a first fire that falls in a
         # restart is caught up like any other missed fire.
@@ -132,10 +166,22 @@ class Beat:
     def tick(self) -> float:
         """Enqueue what is due within ``lead``; return seconds until the next tick is needed."""
         now = self.clock()
+        if now - self._states_read >= self.state_every:
+            self._read_states(now)
+        self._catch_up(now)
+        fresh = False
         while self._heap and self._heap[0][0] <= now:
             _, _, index, fire_time = heapq.heappop(self._heap)
             entry = self.entries[index]
-            if fire_time < now - self.late_after:
+            if self._paused(entry.name, now) and not fresh:
+                # A resume may be less than a second old: look before dropping the fire.
+                fresh = True
+                self._read_states(now)
+                self._catch_up(now)
+            if self._paused(entry.name, now):
+                self._skip_paused(index, fire_time, now)
+                continue
+            if entry.due(fire_time) < now - self.late_after:
                 fires = self._apply_misfire_policy(entry, fire_time, now)
                 following = _next(entry.schedule, max(now, fires[-1]) if fires else now)
             else:
@@ -149,6 +195,9 @@ class Beat:
                 # and the misfire policy decides.
                 self._push(index, fire_time, not_before=now + self.retry_delay)
                 self._failed(entry, fire_time, exc, now)
+                signals.send_beat(
+                    signals.fire_failed, Beat, entry=entry.name, fire_time=fire_time, exception=exc
+                )
                 self._postpone_due(now)
                 break
             if self._failing.failures:
@@ -163,6 +212,83 @@ class Beat:
         if not self._heap:
             return self.max_sleep
         return max(0.0, min(self.max_sleep, self._heap[0][0] - now))
+
+    # --- pause state ------------------------------------------------------------------------
+
+    def _paused(self, name: str, now: float) -> bool:
+        state = self._states.get(name)
+        return state is not None and state.active(now)
+
+    def paused(self, name: str) -> EntryPause | None:
+        """The entry's pause state as this beat last read it, if it is paused now."""
+        state = self._states.get(name)
+        return state if state is not None and state.active(self.clock()) else None
+
+    def _read_states(self, now: float, *, initial: bool = False) -> None:
+        """Read the pause states if their version changed; a failure keeps the known ones."""
+        self._states_read = now
+        try:
+            token = self.ledger.states_version()
+            if token == self._states_token:
+                return
+            states = self.ledger.pause_states()
+        except Exception as exc:
+            if initial:
+                raise
+            if self._states_failing.failed(now):
+                logger.warning(
+                    "beat cannot read the pause states failed_attempts=%d error=%s",
+                    self._states_failing.failures,
+                    one_line(exc),
+                )
+            return
+        if self._states_failing.failures:
+            self._states_failing.recovered()
+        index_of = {entry.name: index for index, entry in enumerate(self.entries)}
+        for name, state in states.items():
+            old = self._states.get(name)
+            unchanged = old is not None and old.version == state.version
+            if name not in index_of or initial or unchanged:
+                continue
+            if old is not None and old.active(now) and not state.active(now):
+                logger.info("entry resumed entry=%s catch_up=%s", name, state.catch_up)
+            elif state.active(now) and (old is None or not old.active(now)):
+                logger.info("entry paused entry=%s note=%r", name, state.note)
+            if (
+                not state.paused
+                and state.catch_up
+                and state.since is not None
+                and state.resumed_at is not None
+            ):
+                self._catch_ups.append((index_of[name], state.since, state.resumed_at))
+        self._states = states
+        self._states_token = token
+
+    def _skip_paused(self, index: int, fire_time: float, now: float) -> None:
+        entry = self.entries[index]
+        when = datetime.fromtimestamp(fire_time, UTC).isoformat()
+        logger.debug("paused entry=%s fire=%s", entry.name, when)
+        signals.send_beat(signals.fire_paused, Beat, entry=entry.name, fire_time=fire_time)
+        self._push(index, _next(entry.schedule, max(now, fire_time)))
+
+    def _catch_up(self, now: float) -> None:
+        """Enqueue, by the misfire policy, the fires missed while a resumed entry was paused."""
+        while self._catch_ups:
+            index, since, resumed_at = self._catch_ups[0]
+            entry = self.entries[index]
+            first = _next(entry.schedule, since)
+            fires: list[float] = []
+            if first is not None and first <= resumed_at:
+                fires = self._apply_misfire_policy(entry, first, resumed_at)
+            try:
+                for fire in fires:
+                    self._enqueue(entry, fire)
+            except Exception as exc:
+                self._failed(entry, fires[0], exc, now)
+                return  # tried again next tick
+            self._catch_ups.pop(0)
+
+    # --- failures -----------------------------------------------------------------------
 
     def _postpone_due(self, now: float) -> None:
         # The cause is shared (database, disk): the other due entries wait for the retry too.
@@ -218,14 +344,26 @@ class Beat:
             entry.grace,
             len(fires),
         )
+        if signals.fires_missed.has_listeners(Beat):
+            missed = count_fires(entry.schedule, first_missed - 1e-6, now)
+            signals.send_beat(
+                signals.fires_missed,
+                Beat,
+                entry=entry.name,
+                policy=entry.misfire,
+                first_missed=first_missed,
+                enqueued=len(fires),
+                dropped=None if missed is None else max(0, missed - len(fires)),
+            )
         return fires
 
     def _enqueue(self, entry: ResolvedEntry, fire_time: float) -> None:
         job_id = fire_job_id(entry.name, fire_time)
+        due = entry.due(fire_time)
         payload = Payload(
             task=entry.task.name,
             job_id=job_id,
-            run_after=fire_time,
+            run_after=due,
             args=list(entry.args),
             kwargs=dict(entry.kwargs),
             meta={META_OVERLAP: entry.overlap},
@@ -249,7 +387,16 @@ class Beat:
         if claimed:
             self.enqueued += 1
             if self.notify is not None:
-                self.notify(payload.file_name, fire_time)
+                self.notify(payload.file_name, due)
             logger.debug("fire enqueued entry=%s job=%s", entry.name, job_id)
+            signals.send_beat(
+                signals.fire_enqueued,
+                Beat,
+                entry=entry.name,
+                fire_time=fire_time,
+                due=due,
+                job_id=job_id,
+                late=max(0.0, payload.enqueued_at - due),
+            )
         else:
             logger.debug("fire claimed elsewhere entry=%s job=%s", entry.name, job_id)

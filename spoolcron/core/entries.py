@@ -16,6 +16,7 @@ and reports every problem, which the system checks turn into errors with stable 
 
 from __future__ import annotations
 
+import hashlib
 import importlib
 import math
 import sys
@@ -44,6 +45,7 @@ __all__ = [
     "Problem",
     "ResolvedEntry",
     "collect",
+    "jitter_offset",
     "periodic",
 ]
 
@@ -65,6 +67,11 @@ class Entry:
     latest ones), ``skip`` runs none. Missed fires older than ``grace`` seconds are dropped
     (None: no limit). ``overlap="skip"`` does not start a fire while the previous run of the
     entry is still running.
+
+    ``jitter`` (seconds) delays each fire by a pseudo-random offset in [0, jitter) that is a
+    function of the entry's name and the fire time, so every host computes the same instant
+    (the ledger still claims the undelayed fire time). ``alert_after`` (seconds) makes
+    ``health`` unhealthy when the entry's last success is older than that (None: never).
     """
 
     name: str
@@ -78,6 +85,19 @@ class Entry:
     grace: float | None = None
     overlap: OverlapPolicy = "skip"
     enabled: bool = True
+    jitter: float = 0.0
+    alert_after: float | None = None
+
+
+def jitter_offset(name: str, fire_time: float, jitter: float) -> float:
+    """The delay in [0, ``jitter``) of the entry ``name``'s fire at ``fire_time`` (Unix time):
+    a hash of both, so every process computes the same one."""
+    if jitter <= 0:
+        return 0.0
+    key = f"{name}\0{round(fire_time * 1000)}".encode()
+    fraction = int.from_bytes(hashlib.sha256(key).digest()[:8], "big") / 2.0**64
+    # Whole milliseconds keep the instant exact through JSON and the spool file.
+    return min(math.floor(fraction * jitter * 1000) / 1000, math.nextafter(jitter, 0))
 
 
 @dataclass(frozen=True)
@@ -95,6 +115,12 @@ class ResolvedEntry:
     overlap: OverlapPolicy
     enabled: bool
     module: str
+    jitter: float = 0.0
+    alert_after: float | None = None
+
+    def due(self, fire_time: float) -> float:
+        """When the fire at ``fire_time`` runs: the fire time delayed by the entry's jitter."""
+        return fire_time + jitter_offset(self.name, fire_time, self.jitter)
 
 
 @dataclass(frozen=True)
@@ -126,6 +152,8 @@ def periodic(
     grace: float | None = None,
     overlap: OverlapPolicy = "skip",
     enabled: bool = True,
+    jitter: float = 0.0,
+    alert_after: float | None = None,
     retries: int = 0,
     retry_backoff: float | None = None,
     retry_on: type[Exception] | tuple[type[Exception], ...] | None = None,
@@ -165,6 +193,8 @@ def periodic(
             grace=grace,
             overlap=overlap,
             enabled=enabled,
+            jitter=jitter,
+            alert_after=alert_after,
         )
         _periodic.append((registered.func.__module__, entry))
         return registered
@@ -197,6 +227,22 @@ def _option_problem(entry: Entry) -> str | None:
         or not math.isfinite(grace)
     ):
         return f"grace must be a number of seconds > 0 or None, not {grace!r}."
+    jitter = entry.jitter
+    if (
+        isinstance(jitter, bool)
+        or not isinstance(jitter, int | float)
+        or not jitter >= 0
+        or not math.isfinite(jitter)
+    ):
+        return f"jitter must be a number of seconds >= 0, not {jitter!r}."
+    alert_after = entry.alert_after
+    if alert_after is not None and (
+        isinstance(alert_after, bool)
+        or not isinstance(alert_after, int | float)
+        or not alert_after > 0
+        or not math.isfinite(alert_after)
+    ):
+        return f"alert_after must be a number of seconds > 0 or None, not {alert_after!r}."
     if not isinstance(entry.enabled, bool):
         return f"enabled must be True or False, not {entry.enabled!r}."
     if isinstance(entry.args, str | bytes) or not isinstance(entry.args, Sequence):
@@ -248,6 +294,8 @@ def _resolve(module: str, entry: Entry) -> ResolvedEntry | Problem:
         overlap=entry.overlap,
         enabled=entry.enabled,
         module=module,
+        jitter=float(entry.jitter),
+        alert_after=None if entry.alert_after is None else float(entry.alert_after),
     )
 
 

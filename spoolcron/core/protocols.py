@@ -14,7 +14,15 @@ from typing import Any, Protocol
 
 from .payload import Payload
 
-__all__ = ["Attempt", "FireWriter", "Ledger", "PendingStore", "Published", "Recorder"]
+__all__ = [
+    "Attempt",
+    "EntryPause",
+    "FireWriter",
+    "Ledger",
+    "PendingStore",
+    "Published",
+    "Recorder",
+]
 
 
 class FireWriter(Protocol):
@@ -27,6 +35,27 @@ class FireWriter(Protocol):
     def discard(self, path: Path) -> None:
         """Remove a fire's file whose claim did not commit (unless a spooler runs it)."""
         ...
+
+
+@dataclass(frozen=True)
+class EntryPause:
+    """An entry's pause state as stored (``spoolcron pause``/``resume``), times in Unix time."""
+
+    paused: bool
+    note: str = ""
+    until: float | None = None
+    """Paused until then (None: until resumed)."""
+    since: float | None = None
+    """When it was paused."""
+    resumed_at: float | None = None
+    catch_up: bool = False
+    """The resume asked for the fires missed while paused, by the entry's misfire policy."""
+    version: int = 0
+    """Goes up with every change of this entry's state."""
+
+    def active(self, now: float) -> bool:
+        """Whether the entry is paused at ``now`` (a pause ``until`` a past time is over)."""
+        return self.paused and (self.until is None or now < self.until)
 
 
 class Ledger(Protocol):
@@ -45,6 +74,15 @@ class Ledger(Protocol):
 
         Raises if the claim does not commit; the caller discards what ``write`` wrote.
         """
+        ...
+
+    def states_version(self) -> object:
+        """A token that changes whenever an entry's pause state changes: cheap, read about
+        once a second by every beat (not a read of every state)."""
+        ...
+
+    def pause_states(self) -> dict[str, EntryPause]:
+        """Every entry's stored pause state (entries never paused are absent)."""
         ...
 
 

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import heapq
 import math
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Literal
@@ -52,6 +52,10 @@ class UpcomingRun:
     job_id: str | None = None
     """The spool file's job id when the run is already in the spool directory."""
     attempt: int = 1
+    paused: bool = False
+    """The entry is paused: this fire runs only if it is resumed by then."""
+    note: str = ""
+    """The pause's note."""
 
     def as_dict(self, now: datetime) -> dict[str, Any]:
         """JSON-ready: ``when`` in ISO 8601 in the current time zone, ``in_seconds`` counted
@@ -68,6 +72,8 @@ class UpcomingRun:
             "entry": self.entry,
             "job_id": self.job_id,
             "attempt": self.attempt,
+            "paused": self.paused,
+            "note": self.note,
         }
 
 
@@ -128,8 +134,12 @@ def merge_upcoming(
     now: datetime,
     count: int = 20,
     until: datetime | None = None,
+    paused: Mapping[str, str] | None = None,
 ) -> Upcoming:
     """The next ``count`` runs after ``now``: fires of the enabled ``entries`` and ``spooled`` jobs.
+
+    A fire is listed at its jittered instant (``ResolvedEntry.due``). ``paused`` maps the
+    names of paused entries to their notes: their fires are listed, marked paused.
 
     Spooled jobs are listed whenever they are due, overdue ones first; a periodic fire that
     the beat already wrote to the spool is listed once. Runs due at the same instant are
@@ -161,30 +171,32 @@ def merge_upcoming(
         known[key] = value
         return value
 
-    # (due, name, 0 = periodic fire / 1 = spooled job, index): a total order, ties by name.
-    heap: list[tuple[float, str, int, int]] = []
+    paused = paused or {}
+    # (due, name, 0 = periodic fire / 1 = spooled job, index, fire time): a total order,
+    # ties by name.
+    heap: list[tuple[float, str, int, int, float]] = []
     start = now.timestamp()
     for index, entry in enumerate(active):
         fire = next_fire(number_of[index], start)
-        if fire is not None and fire <= limit:
-            heap.append((fire, entry.name, 0, index))
+        if fire is not None and entry.due(fire) <= limit:
+            heap.append((entry.due(fire), entry.name, 0, index, fire))
     jobs = [p for p in spooled if p.run_after <= limit]
     for index, payload in enumerate(jobs):
-        heap.append((payload.run_after, payload.entry or payload.job_id, 1, index))
+        heap.append((payload.run_after, payload.entry or payload.job_id, 1, index, 0.0))
     heapq.heapify(heap)
     in_spool = {p.job_id for p in jobs if p.entry is not None}
 
     runs: list[UpcomingRun] = []
     while heap and len(runs) <= count:  # one more than asked: is there more?
-        due, name, kind, index = heapq.heappop(heap)
+        due, name, kind, index, fire = heapq.heappop(heap)
         if kind == 1:
             runs.append(_spooled_run(jobs[index], by_name))
             continue
         entry = active[index]
-        following = next_fire(number_of[index], due)
-        if following is not None and following <= limit:
-            heapq.heappush(heap, (following, name, 0, index))
-        if in_spool and fire_job_id(name, due) in in_spool:
+        following = next_fire(number_of[index], fire)
+        if following is not None and entry.due(following) <= limit:
+            heapq.heappush(heap, (entry.due(following), name, 0, index, following))
+        if in_spool and fire_job_id(name, fire) in in_spool:
             continue  # the beat wrote this fire already: its spool file is listed instead
         runs.append(
             UpcomingRun(
@@ -196,6 +208,8 @@ def merge_upcoming(
                 expression=str(entry.schedule),
                 zone=zone_name(entry.schedule.tz),
                 entry=name,
+                paused=name in paused,
+                note=paused.get(name, ""),
             )
         )
     return Upcoming(runs=runs[:count], more=len(runs) > count, now=now, until=until)

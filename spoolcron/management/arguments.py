@@ -189,6 +189,59 @@ def add_subcommands(parser: CommandParser) -> None:
     sub.add_argument("entry", metavar="ENTRY", help="the entry's name (see `entries`)")
 
     sub = add(
+        "pause",
+        "pause an entry on every host: its fires are not enqueued",
+        "Pause an entry: every beat on every host stops enqueueing its fires within a "
+        "second, until `resume` (or --until). The note shows in `entries`, `upcoming` and "
+        "the admin.",
+    )
+    sub.add_argument("entry", metavar="ENTRY", help="the entry's name (see `entries`)")
+    sub.add_argument("--note", default="", metavar="TEXT", help="why it is paused")
+    sub.add_argument("--until", metavar="WHEN", help=f"resume by itself then: {WHEN_HELP}")
+
+    sub = add(
+        "resume",
+        "resume a paused entry, skipping or catching up the fires it missed",
+        "Resume a paused entry on every host. With --from-now (the default) the fires "
+        "missed while paused are skipped; with --catch-up the entry's misfire policy "
+        "decides which of them run (coalesce: the latest, once).",
+    )
+    sub.add_argument("entry", metavar="ENTRY", help="the entry's name (see `entries`)")
+    mode = sub.add_mutually_exclusive_group()
+    mode.add_argument("--from-now", action="store_true", help="skip the missed fires (the default)")
+    mode.add_argument(
+        "--catch-up", action="store_true", help="run the missed fires by the misfire policy"
+    )
+
+    sub = add(
+        "backfill",
+        "enqueue an entry's past fires in a range, each once",
+        "Enqueue each fire of an entry between --from and --to (both included) that the "
+        "ledger has not claimed, each claimed like the beat's, so once across hosts; a "
+        "second backfill of the range enqueues nothing. The jobs are due --spacing seconds "
+        "apart from now, so a long range does not flood the spooler.",
+    )
+    sub.add_argument("entry", metavar="ENTRY", help="the entry's name (see `entries`)")
+    sub.add_argument("--from", dest="start", required=True, metavar="WHEN", help=WHEN_HELP)
+    sub.add_argument("--to", dest="end", required=True, metavar="WHEN", help=WHEN_HELP)
+    sub.add_argument(
+        "--dry-run", action="store_true", help="say what would be enqueued; enqueue nothing"
+    )
+    sub.add_argument(
+        "--force",
+        action="store_true",
+        help="also re-run the fires already claimed (under a new job id)",
+    )
+    sub.add_argument(
+        "--spacing",
+        type=_seconds,
+        default=0.02,
+        metavar="SECONDS",
+        help="seconds between two fires' due times (default: 0.02, 50 a second)",
+    )
+    sub.add_argument("--json", action="store_true", help="print JSON instead of text")
+
+    sub = add(
         "run-due",
         "run the due jobs in this process, without uWSGI",
         "Run the jobs of the spool directory that are due, in this process and oldest "

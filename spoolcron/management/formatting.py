@@ -19,8 +19,11 @@ from django.core.management.color import Style
 from django.utils import timezone
 
 from spoolcron.core.entries import Problem
+from spoolcron.core.protocols import EntryPause
+from spoolcron.core.times import utc
 from spoolcron.core.upcoming import Upcoming
 from spoolcron.operations import (
+    BackfillReport,
     EntriesReport,
     FailedJob,
     HealthReport,
@@ -136,8 +139,11 @@ class Output:
                     run.source,
                 ]
             )
+            if run.paused:
+                rows[-1][-1] += f" (paused{': ' + run.note if run.note else ''})"
             row_style: list[Paint | None] = [None] * 7
             row_style[1] = self.style.WARNING if late else None
+            row_style[6] = self.style.WARNING if run.paused else None
             styles.append(row_style)
         headers = ["WHEN", "DUE", "ENTRY / JOB", "TASK", "SCHEDULE", "ZONE", "SOURCE"]
         self.table(headers, rows, styles)
@@ -164,6 +170,12 @@ class Output:
             if index:
                 self.stdout.write("")
             state = "" if e.enabled else self.style.WARNING(" (disabled)")
+            if e.paused:
+                state += self.style.WARNING(
+                    f" (paused{': ' + e.pause_note if e.pause_note else ''})"
+                )
+            if e.overdue:
+                state += self.style.ERROR(" (no success within alert_after)")
             self.stdout.write(self.style.MIGRATE_HEADING(e.name) + state)
             policies = f"misfire={e.misfire}"
             if e.misfire == "all":
@@ -171,6 +183,10 @@ class Output:
             if e.grace is not None:
                 policies += f", grace={e.grace:g} s"
             policies += f", overlap={e.overlap}"
+            if e.jitter:
+                policies += f", jitter={e.jitter:g} s"
+            if e.alert_after is not None:
+                policies += f", alert_after={e.alert_after:g} s"
             outcome = e.last_outcome or "-"
             if e.last_outcome == "succeeded":
                 outcome = self.style.SUCCESS(outcome)
@@ -185,12 +201,65 @@ class Output:
                 ("zone", e.zone),
                 ("policies", policies),
                 ("enabled", "yes" if e.enabled else "no"),
+                *(
+                    [
+                        (
+                            "paused",
+                            f"since {self.local(e.paused_since, relative_to=now)}"
+                            + (
+                                f", until {self.local(e.paused_until, relative_to=now)}"
+                                if e.paused_until
+                                else ""
+                            )
+                            + (f": {e.pause_note}" if e.pause_note else ""),
+                        )
+                    ]
+                    if e.paused
+                    else []
+                ),
                 ("last fire", self.local(e.last_fire, relative_to=now)),
                 ("next fire", self.local(e.next_fire, relative_to=now)),
                 ("last outcome", outcome),
                 ("declared in", e.module),
             ):
                 self.stdout.write(f"  {label:<13}{value}")
+
+    def paused(self, name: str, state: EntryPause) -> None:
+        until = "" if state.until is None else f" until {self.local(utc(state.until))}"
+        note = f" ({state.note})" if state.note else ""
+        self.success(
+            f"Paused entry {name!r}{until}{note}: no beat enqueues its fires; "
+            "`spoolcron resume` resumes it."
+        )
+
+    def resumed(self, name: str, was: EntryPause | None, *, catch_up: bool) -> None:
+        if was is None:
+            self.stdout.write(f"Entry {name!r} was not paused; nothing to resume.")
+            return
+        missed = (
+            "the fires it missed run by its misfire policy"
+            if catch_up
+            else "the fires it missed are skipped"
+        )
+        self.success(f"Resumed entry {name!r}: {missed}.")
+
+    def backfilled(
+        self, report: BackfillReport, *, as_json: bool, start: datetime, end: datetime
+    ) -> None:
+        if as_json:
+            self.json(report.as_dict())
+            return
+        verb = "Would enqueue" if report.dry_run else "Enqueued"
+        forced = f", {report.forced} of them already claimed (--force)" if report.forced else ""
+        skipped = report.claimed - report.forced
+        left = f"; {skipped} already claimed, left out" if skipped else ""
+        due = ""
+        if report.first_due is not None:
+            due = f", due from {self.local(report.first_due)} to {self.local(report.last_due)}"
+        self.success(
+            f"{verb} {report.enqueued} of the {report.fires} fire(s) of entry "
+            f"{report.entry!r} from {self.local(start)} to {self.local(end)}{forced}{due}{left}."
+        )
 
     def jobs(self, jobs: Sequence[PendingJob], *, as_json: bool, now: datetime) -> None:
         """The pending jobs, soonest first, with how far off they are from ``now``."""

@@ -3,7 +3,8 @@
 Entries with their last fire, next fires and last outcome (``entries``); pending jobs and
 cancelling them (``jobs``); failed jobs, retrying, deleting or purging them (``failed``);
 what runs next
-(``upcoming``); a health verdict for monitoring probes (``health``); the hourly prune of old
+(``upcoming``); pausing, resuming and backfilling entries
+(``control``); a health verdict for monitoring probes (``health``); the hourly prune of old
 history and failed files (``retention``); the uWSGI options the project needs (``config``);
 reading a ``WHEN`` (``when``).
 
@@ -11,7 +12,8 @@ An adapter layer: may import everything below it (core, spool, storage, runtime)
 """
 
 from .config import uwsgi_config
-from .entries import EntriesReport, EntryInfo, list_entries, run_entry
+from .control import BackfillReport, backfill, pause_entry, resume_entry
+from .entries import EntriesReport, EntryInfo, list_entries, paused_entries, run_entry
 from .failed import (
     FailedJob,
     delete_failed,
@@ -30,12 +32,14 @@ from .upcoming import upcoming
 from .when import parse_age, parse_duration, parse_when, relative
 
 __all__ = [
+    "BackfillReport",
     "EntriesReport",
     "EntryInfo",
     "FailedJob",
     "HealthReport",
     "PendingJob",
     "PendingList",
+    "backfill",
     "cancel_job",
     "delete_failed",
     "delete_job",
@@ -47,11 +51,14 @@ __all__ = [
     "parse_age",
     "parse_duration",
     "parse_when",
+    "pause_entry",
+    "paused_entries",
     "pending",
     "prune",
     "purge_failed",
     "reason_line",
     "relative",
+    "resume_entry",
     "retry_failed",
     "retry_job",
     "run_entry",

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import difflib
 import logging
+import time
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from datetime import datetime
@@ -18,12 +19,21 @@ from schedules.zones import zone_name
 
 from ..core.entries import Problem, ResolvedEntry, collect
 from ..core.payload import META_MANUAL_RUN
-from ..core.times import aware
+from ..core.protocols import EntryPause
+from ..core.times import aware, utc
 from ..core.times import now as current_time
 from ..exceptions import UnknownEntry
 from ..jobs import Job, schedule
 
-__all__ = ["EntriesReport", "EntryInfo", "list_entries", "run_entry", "unknown_entry"]
+__all__ = [
+    "EntriesReport",
+    "EntryInfo",
+    "list_entries",
+    "paused_entries",
+    "run_entry",
+    "silent_entries",
+    "unknown_entry",
+]
 
 logger = logging.getLogger("spoolcron.operations")
 
@@ -53,6 +63,19 @@ class EntryInfo:
     """When the newest run started."""
     next_fires: tuple[datetime, ...] = ()
     """The first ``fires`` fires after now (``list_entries(fires=)``); empty if none."""
+    jitter: float = 0.0
+    alert_after: float | None = None
+    paused: bool = False
+    """Paused now (``spoolcron pause``): its fires are not enqueued."""
+    pause_note: str = ""
+    paused_since: datetime | None = None
+    paused_until: datetime | None = None
+    """When the pause ends by itself (None: when resumed)."""
+    last_success: datetime | None = None
+    """When the newest successful run finished."""
+    overdue: bool = False
+    """``alert_after`` is set and the last success (or, never succeeded, the first time
+    the beat saw the entry) is older than that: ``health`` reports it."""
 
     def as_dict(self) -> dict[str, Any]:
         """JSON-ready, times in ISO 8601 in the current time zone (``next_fires`` left out)."""
@@ -76,6 +99,14 @@ class EntryInfo:
             "next_fire": iso(self.next_fire),
             "last_outcome": self.last_outcome,
             "last_run": iso(self.last_run),
+            "jitter": self.jitter,
+            "alert_after": self.alert_after,
+            "paused": self.paused,
+            "pause_note": self.pause_note,
+            "paused_since": iso(self.paused_since),
+            "paused_until": iso(self.paused_until),
+            "last_success": iso(self.last_success),
+            "overdue": self.overdue,
         }
 
 
@@ -121,6 +152,76 @@ def _last_runs() -> dict[str, tuple[str, datetime]]:
     return {entry: (outcome, aware(started)) for entry, outcome, started in rows}
 
 
+def _last_successes() -> dict[str, datetime]:
+    from ..storage.models import Run
+
+    rows = (
+        Run.objects.exclude(entry="")
+        .filter(outcome=Run.Outcome.SUCCEEDED)
+        .values("entry")
+        .annotate(last=Max("finished"))
+        .values_list("entry", "last")
+    )
+    return {entry: aware(last) for entry, last in rows if last is not None}
+
+
+def _watched_since() -> dict[str, datetime]:
+    """When the beat first saw each entry (its oldest claim, a baseline or a fire)."""
+    from django.db.models import Min
+
+    from ..storage.models import FireClaim
+
+    rows = FireClaim.objects.values("entry").annotate(first=Min("fire_time"))
+    return {row["entry"]: aware(row["first"]) for row in rows}
+
+
+def silent_since(
+    entry: ResolvedEntry,
+    successes: dict[str, datetime],
+    watched: dict[str, datetime],
+) -> datetime | None:
+    """Since when the entry has not succeeded: its last success, else since the beat watches
+    it (None: the beat never saw it)."""
+    return successes.get(entry.name) or watched.get(entry.name)
+
+
+def paused_entries(*, now: float | None = None) -> tuple[dict[str, EntryPause], str | None]:
+    """The entries paused now, and why the states could not be read (None when they were)."""
+    from ..storage.ledger import DatabaseLedger
+
+    current = time.time() if now is None else now
+    try:
+        states = DatabaseLedger().pause_states()
+    except (DatabaseError, RuntimeError) as exc:  # RuntimeError: no database access allowed
+        return {}, f"The pause states could not be read (has `manage.py migrate` run?): {exc}"
+    return {name: state for name, state in states.items() if state.active(current)}, None
+
+
+def silent_entries(
+    entries: Sequence[ResolvedEntry], *, now: datetime
+) -> list[tuple[ResolvedEntry, datetime]]:
+    """The dead-man switch: each enabled, unpaused entry with ``alert_after`` whose last
+    success (or, never succeeded, the first time the beat saw it) is older than that, with
+    that time. Reads the database only if some entry sets ``alert_after``."""
+    watching = [e for e in entries if e.enabled and e.alert_after is not None]
+    if not watching:
+        return []
+    successes = _last_successes()
+    watched = _watched_since()
+    paused, _ = paused_entries(now=now.timestamp())
+    found = []
+    for entry in watching:
+        silent = silent_since(entry, successes, watched)
+        assert entry.alert_after is not None
+        if (
+            entry.name not in paused
+            and silent is not None
+            and (now - silent).total_seconds() > entry.alert_after
+        ):
+            found.append((entry, silent))
+    return found
+
+
 def _next_fires(schedule: schedules.Schedule, after: datetime, count: int) -> tuple[datetime, ...]:
     fires: list[datetime] = []
     fire: datetime | None = after
@@ -146,12 +247,18 @@ def list_entries(*, now: datetime | None = None, fires: int = 1) -> EntriesRepor
     entries, problems = collect()
     last_fires: dict[str, datetime] = {}
     last_runs: dict[str, tuple[str, datetime]] = {}
+    successes: dict[str, datetime] = {}
+    watched: dict[str, datetime] = {}
     ledger_error = None
     try:
         last_fires = _last_fires()
         last_runs = _last_runs()
+        successes = _last_successes()
+        if any(e.alert_after is not None for e in entries):
+            watched = _watched_since()
     except DatabaseError as exc:
         ledger_error = f"The ledger could not be read (has `manage.py migrate` run?): {exc}"
+    paused, _ = paused_entries(now=current.timestamp())
     infos = []
     for entry in entries:
         outcome, started = last_runs.get(entry.name, (None, None))
@@ -160,6 +267,8 @@ def list_entries(*, now: datetime | None = None, fires: int = 1) -> EntriesRepor
             if entry.schedule not in computed:
                 computed[entry.schedule] = _next_fires(entry.schedule, current, fires)
             next_fires = computed[entry.schedule]
+        pause = paused.get(entry.name)
+        silent = silent_since(entry, successes, watched)
         infos.append(
             EntryInfo(
                 name=entry.name,
@@ -178,6 +287,20 @@ def list_entries(*, now: datetime | None = None, fires: int = 1) -> EntriesRepor
                 last_outcome=outcome,
                 last_run=started,
                 next_fires=next_fires,
+                jitter=entry.jitter,
+                alert_after=entry.alert_after,
+                paused=pause is not None,
+                pause_note=pause.note if pause is not None else "",
+                paused_since=utc(pause.since) if pause and pause.since is not None else None,
+                paused_until=utc(pause.until) if pause and pause.until is not None else None,
+                last_success=successes.get(entry.name),
+                overdue=(
+                    pause is None
+                    and entry.enabled
+                    and entry.alert_after is not None
+                    and silent is not None
+                    and (current - silent).total_seconds() > entry.alert_after
+                ),
             )
         )
     return EntriesReport(entries=infos, problems=problems, ledger_error=ledger_error)

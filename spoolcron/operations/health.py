@@ -10,9 +10,11 @@ from typing import Any
 from ..conf import get_settings
 from ..core.entries import collect
 from ..core.payload import due_of
+from ..core.times import utc
 from ..exceptions import SpoolFileError
 from ..jobs import publisher
 from ..spool import files, heartbeat
+from .entries import silent_entries
 from .when import relative
 
 __all__ = ["HealthReport", "health", "health_report"]
@@ -108,7 +110,8 @@ def health_report(
     Unhealthy when no spooler is attached (no fresh heartbeat from the spoolcron mule), when
     a job waits more than ``max_overdue`` seconds past its due time, or when jobs are
     quarantined in the failed directory (only those moved there in the last ``failed_since``
-    seconds, if given: older failures stop paging).
+    seconds, if given: older failures stop paging), or when an entry with ``alert_after`` has
+    not succeeded for longer than that (the dead-man switch; paused entries excepted).
     """
     conf = get_settings()
     numbers = health(overdue_after=max_overdue, failed_since=failed_since, now=now)
@@ -135,7 +138,17 @@ def health_report(
             f"store more than {max_overdue:g} s past their time: no spoolcron mule publishes "
             "them (is uWSGI running with the options `spoolcron uwsgi-config` prints?)."
         )
-    _, problems = collect()
+    entries, problems = collect()
+    current = time.time() if now is None else now
+    silent = silent_entries(entries, now=utc(current))
+    numbers["silent_entries"] = [entry.name for entry, _ in silent]
+    for entry, since in silent:
+        assert entry.alert_after is not None
+        reasons.append(
+            f"Entry {entry.name!r} has not succeeded for "
+            f"{relative(current - since.timestamp()).removeprefix('in ')} (alert_after "
+            f"{relative(entry.alert_after).removeprefix('in ')})."
+        )
     if problems:
         reasons.append(
             f"{len(problems)} periodic entr{'y is' if len(problems) == 1 else 'ies are'} invalid "

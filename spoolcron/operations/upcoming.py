@@ -1,6 +1,7 @@
 """``upcoming()``: the next runs of the declared entries merged with the jobs waiting in the
 spool directory, where one-off jobs wait and where the beat writes each periodic fire half a
-second ahead (a fire found there is listed once). It needs neither uWSGI nor the database."""
+second ahead (a fire found there is listed once). It needs neither uWSGI nor the
+database (which, when there, says which entries are paused)."""
 
 from __future__ import annotations
 
@@ -13,7 +14,7 @@ from ..core.times import now as current_time
 from ..core.upcoming import Upcoming, merge_upcoming
 from ..jobs import publisher
 from ..spool.payloads import pending_payloads
-from .entries import unknown_entry
+from .entries import paused_entries, unknown_entry
 
 __all__ = ["upcoming"]
 
@@ -53,4 +54,10 @@ def upcoming(
             raise unknown_entry(entry, entries, problems)
         entries = wanted
         spooled = [p for p in spooled if _wanted(p, entry)]
-    return merge_upcoming(entries, spooled, now=current, count=count, until=until), problems
+    # Paused entries are marked; without the database (not migrated) none is known paused.
+    paused, _ = paused_entries(now=current.timestamp())
+    notes = {name: state.note for name, state in paused.items()}
+    return (
+        merge_upcoming(entries, spooled, now=current, count=count, until=until, paused=notes),
+        problems,
+    )

@@ -4,21 +4,27 @@
 the unique constraint makes a second writer of the same fire -- on this host or another host
 sharing the database -- lose, so each fire is enqueued exactly once. A claim that does not
 commit raises: the caller removes what ``write`` wrote.
+
+The entries' pause states (``EntryState``) live here too: ``pause()``/``resume()`` write them,
+every beat reads ``states_version()`` (one aggregate over the few rows of paused entries)
+about once a second and ``pause_states()`` only when it changed.
 """
 
 from __future__ import annotations
 
 import logging
 import socket
+import time
 from collections.abc import Callable, Sequence
 from datetime import UTC, datetime, timedelta
 
 from django.db import IntegrityError, transaction
-from django.db.models import Max, OuterRef, Subquery
+from django.db.models import Count, F, Max, OuterRef, Subquery, Sum
 
+from ..core.protocols import EntryPause
 from ..core.times import from_db_datetime, to_db_datetime
 from . import results
-from .models import FireClaim, Run
+from .models import EntryState, FireClaim, Run
 
 __all__ = ["DatabaseLedger"]
 
@@ -74,6 +80,82 @@ class DatabaseLedger:
             return False
         return True
 
+    # --- pause states -----------------------------------------------------------------------
+
+    def states_version(self) -> object:
+        """(rows, sum of versions): changes with every pause, resume or new row."""
+        found = EntryState.objects.using(self.using).aggregate(
+            rows=Count("pk"), versions=Sum("version")
+        )
+        return (found["rows"], found["versions"] or 0)
+
+    def pause_states(self) -> dict[str, EntryPause]:
+        return {row.entry: _pause_of(row) for row in EntryState.objects.using(self.using).all()}
+
+    def pause(
+        self,
+        entry: str,
+        *,
+        note: str = "",
+        until: float | None = None,
+        now: float | None = None,
+        by: str = "",
+    ) -> EntryPause:
+        """Pause the entry (again: a new note or end); keeps when it was first paused."""
+        current = time.time() if now is None else now
+        with transaction.atomic(using=self.using):
+            row, created = (
+                EntryState.objects.using(self.using)
+                .select_for_update()
+                .get_or_create(
+                    entry=entry,
+                    defaults={
+                        "paused": True,
+                        "note": note,
+                        "paused_until": until,
+                        "paused_at": current,
+                        "changed_at": current,
+                        "changed_by": by,
+                    },
+                )
+            )
+            if not created:
+                if not (row.paused and (row.paused_until is None or current < row.paused_until)):
+                    row.paused_at = current
+                row.paused = True
+                row.note = note
+                row.paused_until = until
+                row.changed_at = current
+                row.changed_by = by
+                row.version = F("version") + 1
+                row.save()
+                row.refresh_from_db()
+        return _pause_of(row)
+
+    def resume(
+        self, entry: str, *, catch_up: bool, now: float | None = None, by: str = ""
+    ) -> EntryPause | None:
+        """Resume the entry; None if it was not paused. Without ``catch_up`` a baseline
+        claim at now makes a beat that starts later skip the missed fires too."""
+        current = time.time() if now is None else now
+        with transaction.atomic(using=self.using):
+            row = (
+                EntryState.objects.using(self.using).select_for_update().filter(entry=entry).first()
+            )
+            if row is None or not row.paused:
+                return None
+            was = _pause_of(row)
+            row.paused = False
+            row.resumed_at = current
+            row.catch_up = catch_up
+            row.changed_at = current
+            row.changed_by = by
+            row.version = F("version") + 1
+            row.save()
+            if not catch_up:
+                self.baseline([entry], current)
+        return was
+
     def prune(self, *, keep: timedelta, now: datetime | None = None) -> int:
         """Delete claims, runs and job results older than ``keep``; an entry's newest claim
         always stays (see results.prune for which results are old)."""
@@ -97,3 +179,15 @@ class DatabaseLedger:
             .delete()
         )
         return claims + runs + results.prune(cutoff, using=self.using)
+
+
+def _pause_of(row: EntryState) -> EntryPause:
+    return EntryPause(
+        paused=row.paused,
+        note=row.note,
+        until=row.paused_until,
+        since=row.paused_at,
+        resumed_at=row.resumed_at,
+        catch_up=row.catch_up,
+        version=row.version,
+    )

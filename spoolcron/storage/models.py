@@ -10,7 +10,15 @@ from __future__ import annotations
 
 from django.db import models
 
-__all__ = ["FailedJob", "FireClaim", "PendingJob", "PeriodicEntry", "Run", "WaitingJob"]
+__all__ = [
+    "EntryState",
+    "FailedJob",
+    "FireClaim",
+    "PendingJob",
+    "PeriodicEntry",
+    "Run",
+    "WaitingJob",
+]
 
 
 class FireClaim(models.Model):
@@ -82,7 +90,10 @@ class PeriodicEntry(models.Model):
     class Meta:
         managed = False
         default_permissions = ("view",)
-        permissions = [("run_periodicentry", "Can run a periodic entry now")]
+        permissions = [
+            ("run_periodicentry", "Can run a periodic entry now"),
+            ("pause_periodicentry", "Can pause and resume a periodic entry"),
+        ]
         verbose_name = "periodic entry"
         verbose_name_plural = "periodic entries"
 
@@ -200,3 +211,32 @@ class WaitingJob(models.Model):
 
     def __str__(self) -> str:
         return f"{self.task} {self.job_id} due {self.due:.6f}"
+
+
+class EntryState(models.Model):
+    """An entry's pause state (``spoolcron pause``/``resume``, the admin's actions), read by
+    every beat through the ledger (spoolcron.storage.ledger): the sum of ``version`` changes
+    with every change, so a beat reads the rows only then. A resumed entry keeps its row.
+
+    Times are float Unix times, as in WaitingJob: compared as numbers by every host.
+    """
+
+    entry = models.CharField(max_length=200, unique=True)
+    paused = models.BooleanField(default=False)
+    note = models.TextField(blank=True)
+    # Paused until then (null: until resumed).
+    paused_until = models.FloatField(null=True, blank=True)
+    paused_at = models.FloatField(null=True, blank=True)
+    resumed_at = models.FloatField(null=True, blank=True)
+    # The last resume asked for the fires missed while paused.
+    catch_up = models.BooleanField(default=False)
+    changed_at = models.FloatField()
+    changed_by = models.CharField(max_length=255, blank=True)
+    version = models.PositiveIntegerField(default=1)
+
+    class Meta:
+        ordering = ["entry"]
+        verbose_name = "entry state"
+
+    def __str__(self) -> str:
+        return f"{self.entry} {'paused' if self.paused else 'running'}"

@@ -22,7 +22,14 @@ from spoolcron import operations
 from spoolcron.conf import get_settings
 from spoolcron.core.times import now as current_time
 from spoolcron.core.times import utc
-from spoolcron.exceptions import BadWhen, JobNotFound, JobRunning, UnknownEntry, UnknownTask
+from spoolcron.exceptions import (
+    BadWhen,
+    InvalidArguments,
+    JobNotFound,
+    JobRunning,
+    UnknownEntry,
+    UnknownTask,
+)
 from spoolcron.jobs import publisher
 from spoolcron.management.arguments import EXAMPLES, HelpFormatter, Parser, add_subcommands
 from spoolcron.management.formatting import Output
@@ -39,6 +46,22 @@ def _when(text: str | None, option: str, now: datetime) -> datetime | None:
         return parse_when(text, now=now, option=option)
     except BadWhen as exc:
         raise CommandError(str(exc), returncode=2) from None
+
+
+def _past(text: str, option: str, now: datetime) -> datetime:
+    """A backfill bound: a duration ago (7d), an ISO date-time, or a WHEN (now, today)."""
+    try:
+        return parse_age(text, now=now, option=option)
+    except BadWhen:
+        pass
+    try:
+        return parse_when(text, now=now, option=option)
+    except BadWhen:
+        raise CommandError(
+            f"Cannot understand {option} {text!r}: use a duration ago like 12h or 7d, an ISO "
+            "date-time like 2026-03-01T00:00, or now.",
+            returncode=2,
+        ) from None
 
 
 class Command(BaseCommand):
@@ -149,6 +172,48 @@ class Command(BaseCommand):
         self.out.success(
             f"Enqueued job {job.id!r} running entry {options['entry']!r} (task {job.task}) now."
         )
+
+    def _pause(self, options: dict[str, Any]) -> None:
+        now = current_time()
+        until = _when(options["until"], "--until", now)
+        try:
+            state = operations.pause_entry(
+                options["entry"], note=options["note"], until=until, by=_operator()
+            )
+        except UnknownEntry as exc:
+            raise CommandError(str(exc), returncode=2) from None
+        except InvalidArguments as exc:
+            raise CommandError(str(exc), returncode=2) from None
+        self.out.paused(options["entry"], state)
+
+    def _resume(self, options: dict[str, Any]) -> None:
+        try:
+            was = operations.resume_entry(
+                options["entry"], catch_up=options["catch_up"], by=_operator()
+            )
+        except UnknownEntry as exc:
+            raise CommandError(str(exc), returncode=2) from None
+        self.out.resumed(options["entry"], was, catch_up=options["catch_up"])
+
+    def _backfill(self, options: dict[str, Any]) -> None:
+        now = current_time()
+        start = _past(options["start"], "--from", now)
+        end = _past(options["end"], "--to", now)
+        try:
+            report = operations.backfill(
+                options["entry"],
+                start,
+                end,
+                dry_run=options["dry_run"],
+                force=options["force"],
+                spacing=options["spacing"],
+                now=now.timestamp(),
+            )
+        except UnknownEntry as exc:
+            raise CommandError(str(exc), returncode=2) from None
+        except InvalidArguments as exc:
+            raise CommandError(str(exc), returncode=2) from None
+        self.out.backfilled(report, as_json=options["json"], start=start, end=end)
 
     def _run_due(self, options: dict[str, Any]) -> None:
         until = _when(options["until"], "--until", current_time())
@@ -265,6 +330,14 @@ class Command(BaseCommand):
             f"{result.outcome.value} {what}",
             self.style.ERROR if result.outcome.is_failure else None,
         )
+
+
+def _operator() -> str:
+    """Who paused or resumed, for the state's ``changed_by``: the login name, the command."""
+    try:
+        return f"{os.getlogin()} (command)"
+    except OSError:
+        return "command"
 
 
 def _close_unusable_connections() -> None:
