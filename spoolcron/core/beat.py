@@ -173,7 +173,7 @@ class Beat:
         while self._heap and self._heap[0][0] <= now:
             _, _, index, fire_time = heapq.heappop(self._heap)
             entry = self.entries[index]
-            if self._paused(entry.name, now) and not fresh:
+            if self._paused(entry.name, now) and not fresh and now - self._states_read >= 0.5:
                 # A resume may be less than a second old: look before dropping the fire.
                 fresh = True
                 self._read_states(now)

@@ -49,11 +49,12 @@ def _when(text: str | None, option: str, now: datetime) -> datetime | None:
 
 
 def _past(text: str, option: str, now: datetime) -> datetime:
-    """A backfill bound: a duration ago (7d), an ISO date-time, or a WHEN (now, today)."""
-    try:
-        return parse_age(text, now=now, option=option)
-    except BadWhen:
-        pass
+    """A backfill bound: a duration ago (7d), an ISO date-time, or a WHEN (now, +1h)."""
+    if not text.strip().startswith("+"):
+        try:
+            return parse_age(text, now=now, option=option)
+        except BadWhen:
+            pass
     try:
         return parse_when(text, now=now, option=option)
     except BadWhen:
