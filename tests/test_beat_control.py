@@ -87,8 +87,9 @@ def test_a_pause_stops_fires_within_a_second_and_reads_the_states_only_on_change
     # About one cheap read a second (two while a paused entry's fires come due each second:
     # a resume is looked for before a fire is dropped).
     assert ledger.version_reads <= 2 * 17 + 3
-    assert beat.paused("e") is not None
-    assert beat.paused("e").note == "db migration"
+    state = beat.paused("e")
+    assert state is not None
+    assert state.note == "db migration"
 
 
 def test_resume_from_now_skips_the_missed_fires(tmp_path: Path) -> None:

@@ -288,3 +288,61 @@ def test_a_paused_or_never_seen_entry_is_not_silent(control: Path) -> None:
     assert operations.health_report(now=T0).numbers["silent_entries"] == ["backup"]
     DatabaseLedger().pause("backup", now=T0 - 60)
     assert operations.health_report(now=T0).numbers["silent_entries"] == []
+
+
+# --- the admin's entries page --------------------------------------------------------------
+
+ENTRIES_URL = "/admin/spoolcron/periodicentry/"
+
+
+def admin_act(client: Any, data: dict[str, str]) -> list[str]:
+    response = client.post(ENTRIES_URL, {"action": "run", **data}, follow=True)
+    assert response.status_code == 200, response.status_code
+    return [str(m) for m in response.context["messages"]]
+
+
+def test_admin_pauses_and_resumes_and_highlights_a_silent_entry(
+    control: Path, django_user_model: Any
+) -> None:
+    import html
+
+    from django.test import Client
+
+    root = Client()
+    root.force_login(django_user_model.objects.create_superuser("root", "root@example.com"))
+    assert admin_act(root, {"pause": "nightly", "note": "disk full"}) == [
+        "Paused entry 'nightly': no beat enqueues its fires until resumed."
+    ]
+    assert files.list_files(control) == []  # not a run
+    page = html.unescape(root.get(ENTRIES_URL).content.decode())
+    assert 'nightly <strong class="spoolcron-paused-badge">(paused)</strong>' in page
+    assert ": disk full</div>" in page
+    assert 'name="resume" value="nightly"' in page
+    assert 'name="pause" value="minutely"' in page
+    assert EntryState.objects.get().changed_by == "root (admin)"
+    assert admin_act(root, {"catch_up": "nightly"}) == [
+        "Resumed entry 'nightly': the fires it missed run by its misfire policy."
+    ]
+    assert admin_act(root, {"resume": "nightly"}) == [
+        "Entry 'nightly' was not paused; nothing to resume."
+    ]
+    DatabaseLedger().baseline(["backup"], T0 - 3 * 3600)
+    page = html.unescape(root.get(ENTRIES_URL).content.decode())
+    assert "spoolcron-entry spoolcron-silent" in page
+    assert "No success within alert_after (7200 s)." in page
+
+
+def test_admin_pause_needs_its_permission(control: Path, django_user_model: Any) -> None:
+    from django.contrib.auth.models import Permission
+    from django.test import Client
+
+    user = django_user_model.objects.create_user("runner", is_staff=True)
+    codenames = ["view_periodicentry", "run_periodicentry"]
+    user.user_permissions.set(Permission.objects.filter(codename__in=codenames))
+    client = Client()
+    client.force_login(user)
+    page = client.get(ENTRIES_URL).content.decode()
+    assert "Run now" in page
+    assert 'name="pause"' not in page
+    assert client.post(ENTRIES_URL, {"action": "run", "pause": "nightly"}).status_code == 403
+    assert not EntryState.objects.exists()

@@ -22,6 +22,7 @@ from urllib.parse import urlencode
 from django.contrib import admin, messages
 from django.core.exceptions import PermissionDenied
 from django.core.paginator import Page, Paginator
+from django.db import DatabaseError
 from django.core.serializers.json import DjangoJSONEncoder
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.template.response import TemplateResponse
@@ -111,7 +112,7 @@ class _PageAdmin(_ModelAdmin):
         if not self.has_view_permission(request):
             raise PermissionDenied
         if request.method == "POST":
-            action = request.POST.get("action", "")
+            action = self.posted_action(request)
             if action not in self.actions_permissions:
                 self.message_user(
                     request, f"Unknown action {action!r}: use the page's buttons.", messages.ERROR
@@ -136,6 +137,9 @@ class _PageAdmin(_ModelAdmin):
         )
         request.current_app = self.admin_site.name
         return TemplateResponse(request, self.change_list_template, context)
+
+    def posted_action(self, request: HttpRequest) -> str:
+        return request.POST.get("action", "")
 
     def page_context(self, request: HttpRequest, query: str, now: datetime) -> dict[str, Any]:
         raise NotImplementedError
@@ -198,8 +202,21 @@ def _runs_url(entry: str) -> str | None:
 @admin.register(PeriodicEntry)
 class PeriodicEntryAdmin(_PageAdmin):
     change_list_template = "admin/spoolcron/entries.html"
-    actions_permissions = {"run": "run_periodicentry"}
+    actions_permissions = {
+        "run": "run_periodicentry",
+        "pause": "pause_periodicentry",
+        "resume": "pause_periodicentry",
+        "catch_up": "pause_periodicentry",
+    }
     search_help = "name, task or expression"
+
+    def posted_action(self, request: HttpRequest) -> str:
+        # The pause and resume buttons carry the entry's name as their own field's value
+        # (the form's hidden action is "run").
+        for action in ("pause", "resume", "catch_up"):
+            if action in request.POST:
+                return action
+        return super().posted_action(request)
 
     def page_context(self, request: HttpRequest, query: str, now: datetime) -> dict[str, Any]:
         report = operations.list_entries(now=now, fires=NEXT_FIRES)
@@ -224,6 +241,8 @@ class PeriodicEntryAdmin(_PageAdmin):
         return context
 
     def act(self, request: HttpRequest, action: str) -> None:
+        if action != "run":
+            return self._pause_or_resume(request, action)
         name = request.POST.get("entry", "")
         self.log_action(request, action, [name])
         try:
@@ -236,6 +255,32 @@ class PeriodicEntryAdmin(_PageAdmin):
             f"Enqueued job {job.id!r} running entry {name!r} (task {job.task}) now.",
             messages.SUCCESS,
         )
+
+
+    def _pause_or_resume(self, request: HttpRequest, action: str) -> None:
+        name = request.POST.get(action, "")
+        self.log_action(request, action, [name])
+        by = f"{request.user.get_username()} (admin)"
+        try:
+            if action == "pause":
+                note = request.POST.get("note", "").strip()
+                operations.pause_entry(name, note=note, by=by)
+                message = f"Paused entry {name!r}: no beat enqueues its fires until resumed."
+            else:
+                catch_up = action == "catch_up"
+                was = operations.resume_entry(name, catch_up=catch_up, by=by)
+                if was is None:
+                    message = f"Entry {name!r} was not paused; nothing to resume."
+                elif catch_up:
+                    message = (
+                        f"Resumed entry {name!r}: the fires it missed run by its misfire policy."
+                    )
+                else:
+                    message = f"Resumed entry {name!r}: the fires it missed are skipped."
+        except (SpoolcronError, DatabaseError) as exc:
+            self.message_user(request, str(exc), messages.ERROR)
+            return
+        self.message_user(request, message, messages.SUCCESS)
 
 
 @admin.register(PendingJob)
