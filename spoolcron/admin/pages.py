@@ -22,8 +22,8 @@ from urllib.parse import urlencode
 from django.contrib import admin, messages
 from django.core.exceptions import PermissionDenied
 from django.core.paginator import Page, Paginator
-from django.db import DatabaseError
 from django.core.serializers.json import DjangoJSONEncoder
+from django.db import DatabaseError
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.template.response import TemplateResponse
 from django.urls import NoReverseMatch, URLPattern, path, reverse
@@ -255,7 +255,6 @@ class PeriodicEntryAdmin(_PageAdmin):
             f"Enqueued job {job.id!r} running entry {name!r} (task {job.task}) now.",
             messages.SUCCESS,
         )
-
 
     def _pause_or_resume(self, request: HttpRequest, action: str) -> None:
         name = request.POST.get(action, "")
