@@ -268,3 +268,17 @@ def test_a_receiver_that_raises_changes_nothing(
     assert fire_times(tmp_path) == [T0 + 1, T0 + 2]
     assert "signal receiver" in caplog.text
     assert "raised for entry=e" in caplog.text
+
+
+def test_a_beat_starts_when_the_states_cannot_be_read(tmp_path: Path) -> None:
+    # e.g. spoolcron upgraded and `migrate` not run yet: nothing is paused, fires go on.
+    clock = Clock(T0)
+    ledger = MemoryLedger()
+
+    def missing() -> object:
+        raise OSError("no such table: spoolcron_entrystate")
+
+    ledger.states_version = missing  # type: ignore[method-assign]
+    beat = make(tmp_path, [resolved_entry("e", "every second")], ledger, clock)
+    run(beat, clock, T0 + 2)
+    assert fire_times(tmp_path) == [T0 + 1, T0 + 2]

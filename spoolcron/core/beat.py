@@ -137,6 +137,7 @@ class Beat:
         self._states: dict[str, EntryPause] = {}
         self._states_token: object = object()
         self._states_read = float("-inf")
+        self._states_loaded = False
         self._states_failing = Throttled(every=log_every)
         # (entry index, paused since, resumed at): resumes asking for the missed fires.
         self._catch_ups: list[tuple[int, float, float]] = []
@@ -151,7 +152,7 @@ class Beat:
     def start(self) -> None:
         """Seed each entry's next fire from the ledger: missed fires then count as late."""
         now = self.clock()
-        self._read_states(now, initial=True)
+        self._read_states(now)
         last = self.ledger.last_fires()
         # Remember since when each new entry is watched, so a first fire that falls in a
         # restart is caught up like any other missed fire.
@@ -224,17 +225,17 @@ class Beat:
         state = self._states.get(name)
         return state if state is not None and state.active(self.clock()) else None
 
-    def _read_states(self, now: float, *, initial: bool = False) -> None:
-        """Read the pause states if their version changed; a failure keeps the known ones."""
+    def _read_states(self, now: float) -> None:
+        """Read the pause states if their version changed; a failure keeps the known ones
+        (none before the first read: a database not migrated yet pauses nothing)."""
         self._states_read = now
+        initial = not self._states_loaded
         try:
             token = self.ledger.states_version()
             if token == self._states_token:
                 return
             states = self.ledger.pause_states()
         except Exception as exc:
-            if initial:
-                raise
             if self._states_failing.failed(now):
                 logger.warning(
                     "beat cannot read the pause states failed_attempts=%d error=%s",
@@ -263,6 +264,7 @@ class Beat:
                 self._catch_ups.append((index_of[name], state.since, state.resumed_at))
         self._states = states
         self._states_token = token
+        self._states_loaded = True
 
     def _skip_paused(self, index: int, fire_time: float, now: float) -> None:
         entry = self.entries[index]
