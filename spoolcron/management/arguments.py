@@ -21,6 +21,9 @@ examples:
   %(prog)s jobs --failed                  jobs that failed their last attempt
   %(prog)s retry JOB_ID                   put a failed job back, due now
   %(prog)s purge --failed --older-than 7d delete failed files older than a week
+  %(prog)s pause nightly --note "INC-42" stop an entry's fires on every host
+  %(prog)s resume nightly --catch-up      resume it, running missed fires by its policy
+  %(prog)s backfill nightly --from 2026-03-01 --to 2026-03-07T23:59
   %(prog)s health --max-overdue 120       exit status 1 when unhealthy
   %(prog)s uwsgi-config > uwsgi.ini       the uWSGI options this project needs
   %(prog)s worker                         run the beat and the jobs here, without uWSGI
