@@ -156,7 +156,7 @@ def _apscheduler(count: int, workdir: Path) -> tuple[Callable[[], object], Calla
 SYSTEMS = {"spoolcron": _spoolcron, "celery": _celery, "apscheduler": _apscheduler}
 # Imported before the baseline memory is read, so rss_kib - rss_base_kib is the entries' cost.
 IMPORTS = {
-    "spoolcron": ["benchmarks.bench_beat", "spoolcron.beat", "spoolcron.upcoming"],
+    "spoolcron": ["benchmarks.bench_beat", "spoolcron.core.beat", "spoolcron.core.upcoming"],
     "celery": ["celery", "celery.beat", "celery.schedules"],
     "apscheduler": [
         "apscheduler.schedulers.background",
