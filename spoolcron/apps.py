@@ -1,4 +1,5 @@
-"""The app config: registers the tasks, the system checks and ``Task.schedule``'s enqueuer."""
+"""The app config: registers the tasks, the system checks and ``Task.schedule``'s enqueuer;
+connects the metrics' receivers when ``SPOOLCRON["METRICS"]`` is true."""
 
 from __future__ import annotations
 
@@ -24,3 +25,18 @@ class SpoolcronConfig(AppConfig):
         # Their @periodic tasks must be registered in the spooler too. A module that fails to
         # import is reported by the system checks (spoolcron.E005), not raised here.
         import_modules()
+        self._connect_metrics()
+
+    def _connect_metrics(self) -> None:
+        from .conf import get_settings
+        from .exceptions import SpoolcronImproperlyConfigured
+
+        try:
+            enabled = get_settings().metrics
+        except SpoolcronImproperlyConfigured:
+            return  # the system checks report the setting
+        if enabled:
+            # Raises ImportError naming the extra when prometheus-client is missing.
+            from .metrics import connect
+
+            connect()

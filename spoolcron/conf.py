@@ -31,6 +31,7 @@ _DEFAULTS: dict[str, Any] = {
     "PENDING_DIR": None,
     "HORIZON": 5.0,
     "PENDING_LEASE": 60.0,
+    "METRICS": False,
 }
 
 PENDING_STORES = ("files", "database")
@@ -59,6 +60,9 @@ class Settings:
     pending_lease: float
     """How long a host's claim on a job of the database store holds unless its mule renews
     it; then another host publishes the job again."""
+    metrics: bool = False
+    """Whether job events are counted for Prometheus (``spoolcron.metrics``; needs the
+    ``metrics`` extra)."""
 
 
 def _raw() -> Mapping[str, Any]:
@@ -108,6 +112,10 @@ def get_settings() -> Settings:
             f"not {store!r}."
         )
     pending = Path(raw["PENDING_DIR"]) if raw["PENDING_DIR"] else spool.parent / "pending"
+    if not isinstance(raw["METRICS"], bool):
+        raise SpoolcronImproperlyConfigured(
+            f"SPOOLCRON['METRICS'] must be True or False, not {raw['METRICS']!r}."
+        )
     history = timedelta(days=_number(raw, "HISTORY_DAYS", unit="days"))
     return Settings(
         spool_dir=spool,
@@ -128,6 +136,7 @@ def get_settings() -> Settings:
         horizon=_number(raw, "HORIZON"),
         # Mules renew their claims every few seconds: a shorter lease would expire meanwhile.
         pending_lease=_number(raw, "PENDING_LEASE", minimum=MIN_PENDING_LEASE),
+        metrics=raw["METRICS"],
     )
 
 

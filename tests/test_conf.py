@@ -39,8 +39,8 @@ def test_failed_days(settings: Any) -> None:
         pytest.param(
             {"SPOOL_DIR": "/x", "SPOOL_DIRS": "/y"},
             "Unknown key 'SPOOL_DIRS' in the SPOOLCRON setting; valid keys are FAILED_DAYS, "
-            "FAILED_DIR, FSYNC, HISTORY_DAYS, HORIZON, MAX_RETRY_DELAY, MODULES, ON_COMMIT, "
-            "PENDING_DIR, PENDING_LEASE, PENDING_STORE, RETRY_BACKOFF, SPOOL_DIR.",
+            "FAILED_DIR, FSYNC, HISTORY_DAYS, HORIZON, MAX_RETRY_DELAY, METRICS, MODULES, "
+            "ON_COMMIT, PENDING_DIR, PENDING_LEASE, PENDING_STORE, RETRY_BACKOFF, SPOOL_DIR.",
             id="unknown_key",
         ),
         pytest.param(
@@ -62,6 +62,11 @@ def test_failed_days(settings: Any) -> None:
             {"SPOOL_DIR": "/x", "PENDING_LEASE": 3},
             "SPOOLCRON['PENDING_LEASE'] must be a number of seconds >= 10, not 3.",
             id="lease_too_short",
+        ),
+        pytest.param(
+            {"SPOOL_DIR": "/x", "METRICS": "yes"},
+            "SPOOLCRON['METRICS'] must be True or False, not 'yes'.",
+            id="metrics_string",
         ),
         pytest.param(
             {"SPOOL_DIR": "/x", "MODULES": "myapp.schedules"},

@@ -1,5 +1,5 @@
 from django.contrib import admin
-from django.urls import path
+from django.urls import include, path
 
 from tests.testapp import views
 
@@ -9,3 +9,10 @@ urlpatterns = [
     path("tasks/enqueue/", views.task_enqueue),
     path("tasks/result/", views.task_result),
 ]
+
+try:
+    import prometheus_client  # noqa: F401  (the `metrics` extra)
+except ImportError:
+    pass
+else:
+    urlpatterns.append(path("metrics/", include("spoolcron.metrics.urls")))
