@@ -20,8 +20,9 @@ from tests.conftest import Runs
 from tests.testapp import tasks
 
 from .conftest import RunUwsgi
-from .harness import UwsgiProcess, free_port, pid_alive
+from .harness import UwsgiProcess, pid_alive
 from .project import Database
+from .test_beat_uwsgi import beat_options
 
 pytestmark = [pytest.mark.uwsgi, pytest.mark.django_db(transaction=True)]
 
@@ -40,12 +41,7 @@ def server(
 ) -> UwsgiProcess:
     spool, pending = dirs
     uwsgi = run_uwsgi(
-        f"--http-socket=127.0.0.1:{free_port()}",
-        "--module=tests.wsgi",
-        f"--spooler={spool}",
-        "--spooler-frequency=60",
-        "--shared-import=spoolcron.uwsgi",
-        f"--mule={Path(spoolcron.__file__).parent / 'mule.py'}",
+        *beat_options(spool),
         env={
             "DJANGO_SETTINGS_MODULE": "tests.settings",
             "SPOOLCRON_SPOOL_DIR": str(spool),

@@ -14,14 +14,14 @@ from typing import Any
 
 import pytest
 
-import spoolcron
 from spoolcron.spool import files
 from tests.conftest import Runs
 from tests.testapp import tasks
 
 from .conftest import RunUwsgi
-from .harness import UwsgiProcess, free_port
+from .harness import UwsgiProcess
 from .project import Database
+from .test_beat_uwsgi import beat_options
 
 pytestmark = [pytest.mark.uwsgi, pytest.mark.django_db(transaction=True)]
 
@@ -40,13 +40,7 @@ def server(
 ) -> UwsgiProcess:
     spool, _ = dirs
     uwsgi = run_uwsgi(
-        f"--http-socket=127.0.0.1:{free_port()}",
-        "--module=tests.wsgi",
-        f"--spooler={spool}",
-        "--spooler-frequency=60",
-        "--shared-import=spoolcron.uwsgi",
-        f"--mule={Path(spoolcron.__file__).parent / 'mule.py'}",
-        "--processes=1",
+        *beat_options(spool, "--processes=1"),
         env={
             "DJANGO_SETTINGS_MODULE": "tests.settings",
             "SPOOLCRON_SPOOL_DIR": str(spool),
