@@ -87,8 +87,11 @@ class ServerOptions:
     """What the checks need to know of the running uWSGI."""
 
     spooler_dirs: tuple[Path, ...]
+    """One per --spooler option: a directory given N times has N spooler processes."""
     spooler_frequency: int
     has_spoolcron_mule: bool
+    spooler_processes: int = 1
+    """--spooler-processes: each --spooler option after it starts that many."""
 
     @classmethod
     def from_options(cls, opt: Mapping[Any, Any]) -> ServerOptions:
@@ -102,11 +105,19 @@ class ServerOptions:
             return [_text(v) for v in listed if v is not True]
 
         frequency = values("spooler-frequency")
+        processes = values("spooler-processes")
         return cls(
             spooler_dirs=tuple(Path(d) for d in values("spooler")),
             spooler_frequency=int(frequency[-1]) if frequency else 30,
             has_spoolcron_mule=any("spoolcron" in m and "mule" in m for m in values("mule")),
+            spooler_processes=max(1, int(processes[-1])) if processes else 1,
         )
+
+    def processes_of(self, spool_dir: Path) -> int:
+        """How many spooler processes uWSGI runs for ``spool_dir``."""
+        wanted = os.path.realpath(spool_dir)
+        listed = sum(1 for d in self.spooler_dirs if os.path.realpath(d) == wanted)
+        return listed * self.spooler_processes
 
 
 def server_options() -> ServerOptions | None:

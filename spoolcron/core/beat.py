@@ -46,7 +46,7 @@ import schedules
 from . import signals
 from .entries import ResolvedEntry
 from .logging import Throttled, one_line
-from .payload import META_OVERLAP, Payload
+from .payload import META_OVERLAP, META_QUEUE, Payload
 from .protocols import EntryPause, FireWriter, Ledger
 
 __all__ = ["Beat", "Ledger", "count_fires", "fire_job_id", "recent_fires"]
@@ -368,7 +368,11 @@ class Beat:
             run_after=due,
             args=list(entry.args),
             kwargs=dict(entry.kwargs),
-            meta={META_OVERLAP: entry.overlap},
+            meta=(
+                {META_OVERLAP: entry.overlap, META_QUEUE: entry.queue}
+                if entry.queue
+                else {META_OVERLAP: entry.overlap}
+            ),
             enqueued_at=self.clock(),
             entry=entry.name,
         )

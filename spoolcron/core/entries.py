@@ -34,9 +34,10 @@ from django.utils.module_loading import module_has_submodule
 import schedules
 
 from ..conf import get_settings
-from ..exceptions import UnknownTask
+from ..exceptions import InvalidArguments, UnknownTask
 from .payload import first_unencodable
 from .registry import Task, resolve_task, task
+from .routing import check_queue_name
 
 __all__ = [
     "MISFIRE_POLICIES",
@@ -72,6 +73,7 @@ class Entry:
     function of the entry's name and the fire time, so every host computes the same instant
     (the ledger still claims the undelayed fire time). ``alert_after`` (seconds) makes
     ``health`` unhealthy when the entry's last success is older than that (None: never).
+    ``queue`` names the local queue its fires run in (default: its task's queue).
     """
 
     name: str
@@ -87,6 +89,7 @@ class Entry:
     enabled: bool = True
     jitter: float = 0.0
     alert_after: float | None = None
+    queue: str | None = None
 
 
 def jitter_offset(name: str, fire_time: float, jitter: float) -> float:
@@ -117,6 +120,7 @@ class ResolvedEntry:
     module: str
     jitter: float = 0.0
     alert_after: float | None = None
+    queue: str | None = None
 
     def due(self, fire_time: float) -> float:
         """When the fire at ``fire_time`` runs: the fire time delayed by the entry's jitter."""
@@ -245,6 +249,10 @@ def _option_problem(entry: Entry) -> str | None:
         return f"alert_after must be a number of seconds > 0 or None, not {alert_after!r}."
     if not isinstance(entry.enabled, bool):
         return f"enabled must be True or False, not {entry.enabled!r}."
+    try:
+        check_queue_name("The entry", entry.queue)
+    except InvalidArguments:
+        return f"queue must be a queue name or None, not {entry.queue!r}."
     if isinstance(entry.args, str | bytes) or not isinstance(entry.args, Sequence):
         return f"args must be a list, not {entry.args!r}."
     if not isinstance(entry.kwargs, Mapping):
@@ -296,6 +304,7 @@ def _resolve(module: str, entry: Entry) -> ResolvedEntry | Problem:
         module=module,
         jitter=float(entry.jitter),
         alert_after=None if entry.alert_after is None else float(entry.alert_after),
+        queue=entry.queue or resolved_task.routing.queue,
     )
 
 

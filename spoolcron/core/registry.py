@@ -18,14 +18,17 @@ from typing import TYPE_CHECKING, Any, Generic, ParamSpec, Protocol, TypeVar, ov
 
 from ..exceptions import InvalidArguments, SpoolcronImproperlyConfigured, UnknownTask
 from .payload import Payload
+from .routing import Routing
 
 if TYPE_CHECKING:
     from ..jobs import Job
 
 __all__ = [
+    "NO_ROUTING",
     "PLAIN",
     "Execution",
     "Task",
+    "all_tasks",
     "get_task",
     "install_enqueuer",
     "is_module_level",
@@ -98,6 +101,9 @@ def is_module_level(func: Any) -> bool:
     return callable(func) and "<locals>" not in getattr(func, "__qualname__", "<locals>")
 
 
+NO_ROUTING = Routing()
+
+
 class Task(Generic[P, R]):
     """A registered function and its options; calling it runs the function directly."""
 
@@ -111,6 +117,7 @@ class Task(Generic[P, R]):
         "retry_backoff",
         "retry_jitter",
         "retry_on",
+        "routing",
         "timeout",
     )
 
@@ -126,6 +133,7 @@ class Task(Generic[P, R]):
         timeout: float | timedelta | None = None,
         expires: float | timedelta | None = None,
         execution: Execution = PLAIN,
+        routing: Routing = NO_ROUTING,
     ) -> None:
         if isinstance(retries, bool) or not isinstance(retries, int) or retries < 0:
             raise InvalidArguments(
@@ -158,6 +166,7 @@ class Task(Generic[P, R]):
         self.timeout = _seconds(name, "timeout", timeout)
         self.expires = _seconds(name, "expires", expires)
         self.execution = execution
+        self.routing = routing
         self._signature: inspect.Signature | None = None
 
     def retries_on(self, exc: BaseException) -> bool:
@@ -235,6 +244,9 @@ def task(
     retry_jitter: float = 0.0,
     timeout: float | timedelta | None = None,
     expires: float | timedelta | None = None,
+    queue: str | None = None,
+    remote: bool = False,
+    nginx: Mapping[str, str] | None = None,
 ) -> Callable[[Callable[P, R]], Task[P, R]]: ...
 def task(
     func: Callable[P, R] | None = None,
@@ -247,6 +259,9 @@ def task(
     retry_jitter: float = 0.0,
     timeout: float | timedelta | None = None,
     expires: float | timedelta | None = None,
+    queue: str | None = None,
+    remote: bool = False,
+    nginx: Mapping[str, str] | None = None,
 ) -> Task[P, R] | Callable[[Callable[P, R]], Task[P, R]]:
     """Register a function (plain or ``async def``) as a task under its dotted name.
 
@@ -258,6 +273,10 @@ def task(
     interrupts an attempt that runs longer with :class:`~spoolcron.JobTimeout`, a failure
     like any other (retried unless ``retry_on`` leaves it out). ``expires`` (seconds) drops a
     job whose first attempt has not started that long after its due time.
+
+    ``queue`` names the queue its jobs go to (``SPOOLCRON["QUEUES"]``; default: the default
+    queue). ``remote=True`` lets a signed request from another uWSGI instance enqueue it;
+    ``nginx`` (nginx ``uwsgi_param`` name -> keyword argument) lets an nginx location do so.
     """
 
     def register(f: Callable[P, R]) -> Task[P, R]:
@@ -278,6 +297,7 @@ def task(
             retry_jitter=retry_jitter,
             timeout=timeout,
             expires=expires,
+            routing=Routing.of(task_name, f, queue=queue, remote=remote, nginx=nginx),
         )
         old = _tasks.get(task_name)
         if old is not None and _origin(old.func) != _origin(f):
@@ -334,6 +354,11 @@ def _exception_classes(
 
 def _origin(func: Callable[..., Any]) -> str:
     return f"{getattr(func, '__module__', '?')}.{getattr(func, '__qualname__', repr(func))}"
+
+
+def all_tasks() -> list[Task[Any, Any]]:
+    """Every registered task, by name."""
+    return [_tasks[name] for name in sorted(_tasks)]
 
 
 def get_task(name: str) -> Task[Any, Any]:
