@@ -44,8 +44,9 @@ from __future__ import annotations
 
 import os
 import sys
+import time
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -69,6 +70,7 @@ __all__ = [
     "check_pending_store",
     "check_server",
     "check_settings",
+    "running_spooler_dirs",
     "server_options",
 ]
 
@@ -128,7 +130,34 @@ def server_options() -> ServerOptions | None:
     """
     server = sys.modules.get("uwsgi")
     opt = getattr(server, "opt", None)
-    return None if opt is None else ServerOptions.from_options(opt)
+    if opt is None:
+        return None
+    options = ServerOptions.from_options(opt)
+    # uwsgi.opt keeps only the last of repeated --spooler options; each spooler process
+    # works in its own directory, which the kernel tells.
+    running = running_spooler_dirs(server)
+    if running:
+        options = replace(options, spooler_dirs=tuple(running.values()), spooler_processes=1)
+    return options
+
+
+def running_spooler_dirs(server: Any, *, wait: float = 2.0) -> dict[int, Path]:
+    """Each spooler process's directory, by pid, from ``/proc/<pid>/cwd`` (a spooler changes
+    into its directory as it starts: waited for up to ``wait`` seconds); {} where the kernel
+    does not tell (not Linux, no spooler pids)."""
+    pids = [int(pid) for pid in getattr(server, "spooler_pids", list)() if pid]
+    deadline = time.monotonic() + wait
+    own = os.getcwd()
+    while True:
+        found: dict[int, Path] = {}
+        for pid in pids:
+            try:
+                found[pid] = Path(os.readlink(f"/proc/{pid}/cwd"))
+            except OSError:
+                return {}
+        if all(str(d) != own for d in found.values()) or time.monotonic() > deadline:
+            return found
+        time.sleep(0.02)
 
 
 def _unwritable(spool: Path) -> bool:

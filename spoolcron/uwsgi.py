@@ -168,20 +168,15 @@ def _spooler_pids() -> list[int]:
 
 
 def _spooler_pids_of(spool_dir: Path) -> list[int]:
-    """The pids of the spooler processes of ``spool_dir``: uWSGI lists its spoolers in the
-    order of its --spooler options, each repeated --spooler-processes times. If that cannot
-    be matched up, every spooler (a woken spooler of another directory only scans it)."""
-    from .checks import ServerOptions
+    """The pids of the spooler processes of ``spool_dir`` (each works in its directory);
+    every spooler where that cannot be told (a woken spooler of another directory only scans
+    it)."""
+    from .checks import running_spooler_dirs
 
-    options = ServerOptions.from_options(uwsgi.opt)
-    dirs = [
-        os.path.realpath(d) for d in options.spooler_dirs for _ in range(options.spooler_processes)
-    ]
-    pids = [int(pid) for pid in uwsgi.spooler_pids()]
-    if len(dirs) != len(pids):
-        return _spooler_pids()
+    running = running_spooler_dirs(uwsgi, wait=0)
     wanted = os.path.realpath(spool_dir)
-    return [pid for pid, directory in zip(pids, dirs, strict=True) if pid and directory == wanted]
+    pids = [pid for pid, d in running.items() if os.path.realpath(d) == wanted]
+    return pids or _spooler_pids()
 
 
 def _wake_spoolers_of(spool_dir: Path) -> None:
