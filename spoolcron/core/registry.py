@@ -214,6 +214,7 @@ class Task(Generic[P, R]):
         *,
         on_commit: bool | None = None,
         expires: datetime | timedelta | float | None = None,
+        queue: str | None = None,
     ) -> Job:
         """Enqueue one run of this task; see :func:`spoolcron.schedule`."""
         if _enqueue is None:
@@ -221,11 +222,13 @@ class Task(Generic[P, R]):
                 f"Cannot schedule task {self.name!r}: Django is not set up with 'spoolcron' "
                 "in INSTALLED_APPS."
             )
-        if expires is not None:
-            return _enqueue(
-                self, args, kwargs, run_after, meta, on_commit=on_commit, expires=expires
-            )
-        return _enqueue(self, args, kwargs, run_after, meta, on_commit=on_commit)
+        # Only the options given: an enqueuer swapped in by tests may not take them all.
+        options = {
+            key: value
+            for key, value in (("expires", expires), ("queue", queue))
+            if value is not None
+        }
+        return _enqueue(self, args, kwargs, run_after, meta, on_commit=on_commit, **options)
 
     def delay(self, *args: P.args, **kwargs: P.kwargs) -> Job:
         """Enqueue one run of this task as soon as possible with these arguments."""
