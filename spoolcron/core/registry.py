@@ -9,15 +9,14 @@ they carry the backend's :class:`Execution`, the strategy that runs them.
 
 from __future__ import annotations
 
-import asyncio
 import inspect
 import math
 from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime, timedelta
-from typing import TYPE_CHECKING, Any, Generic, ParamSpec, Protocol, TypeVar, overload
+from typing import TYPE_CHECKING, Any, Generic, ParamSpec, TypeVar, overload
 
 from ..exceptions import InvalidArguments, SpoolcronImproperlyConfigured, UnknownTask
-from .payload import Payload
+from .execution import PLAIN, Execution
 from .routing import Routing
 
 if TYPE_CHECKING:
@@ -42,46 +41,6 @@ R = TypeVar("R")
 
 _tasks: dict[str, Task[Any, Any]] = {}
 
-
-class Execution(Protocol):
-    """How the dispatcher runs a task: a plain call, or a Django task with its signals.
-
-    ``result`` is the recorder's record of the job (``Attempt.result``).
-    """
-
-    backend: str
-    queue_name: str
-    framework_task: Any
-
-    def run(self, task: Task[..., Any], payload: Payload, result: Any) -> object: ...
-
-    def finished(self, task: Task[..., Any], result: Any) -> None: ...
-
-
-class _Plain:
-    """A ``@spoolcron.task``: call the function (run a coroutine function to completion)."""
-
-    backend = ""
-    queue_name = ""
-    framework_task = None
-
-    def run(self, task: Task[..., Any], payload: Payload, result: Any) -> object:
-        value = task.func(*payload.args, **payload.kwargs)
-        if inspect.isawaitable(value):
-            # The spooler has no event loop of its own: run the coroutine to completion here.
-            awaitable = value
-
-            async def wait() -> object:
-                return await awaitable
-
-            return asyncio.run(wait())
-        return value
-
-    def finished(self, task: Task[..., Any], result: Any) -> None:
-        pass
-
-
-PLAIN: Execution = _Plain()
 
 _enqueue: Callable[..., Job] | None = None
 
