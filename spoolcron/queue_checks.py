@@ -2,6 +2,7 @@
 
 =================  ===========================================================
 spoolcron.E030     a local queue's spool directory is not a writable directory
+spoolcron.W030     a local queue's spool directory does not exist yet
 spoolcron.E031     under uWSGI: no --spooler runs on a local queue's directory
 spoolcron.W032     under uWSGI: a queue runs another number of spooler processes
 spoolcron.E033     a task or an entry names a queue QUEUES does not have
@@ -54,7 +55,15 @@ def _directories(conf: Settings) -> list[CheckMessage]:
         spool = queue.spool_dir
         if queue.name == DEFAULT_QUEUE or spool is None:
             continue  # SPOOL_DIR has its own checks (E011, W011)
-        if spool.exists() and (not spool.is_dir() or not os.access(spool, os.W_OK | os.X_OK)):
+        if not spool.exists():
+            messages.append(
+                Warning(
+                    f"Queue {queue.name!r} has the spool directory {str(spool)!r}, which does "
+                    "not exist yet; uWSGI's --spooler for it or the first job creates it.",
+                    id="spoolcron.W030",
+                )
+            )
+        elif not spool.is_dir() or not os.access(spool, os.W_OK | os.X_OK):
             messages.append(
                 Error(
                     f"Queue {queue.name!r} has the spool directory {str(spool)!r}, which is "

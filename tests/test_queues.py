@@ -219,6 +219,27 @@ def test_checks_name_a_queue_no_spooler_runs_on(queues: dict[str, Path]) -> None
     }
 
 
+def test_checks_warn_of_a_queue_directory_not_made_yet(
+    queues: dict[str, Path], settings: Any, tmp_path: Path
+) -> None:
+    settings.SPOOLCRON = {
+        **settings.SPOOLCRON,
+        "QUEUES": {"later": {"spool_dir": str(tmp_path / "later")}},
+    }
+    [message] = check_queues()
+    assert (message.id, message.msg) == (
+        "spoolcron.W030",
+        f"Queue 'later' has the spool directory {str(tmp_path / 'later')!r}, which does not "
+        "exist yet; uWSGI's --spooler for it or the first job creates it.",
+    )
+
+
+def test_uwsgi_config_lets_a_receiving_socket_take_64_kib(queues: dict[str, Path]) -> None:
+    text = uwsgi_config(socket="127.0.0.1:3031")
+    assert "socket = 127.0.0.1:3031\n" in text
+    assert "buffer-size = 65535\n" in text
+
+
 def test_checks_refuse_a_remote_queue_without_keys(settings: Any, tmp_path: Path) -> None:
     settings.SPOOLCRON = {
         "SPOOL_DIR": str(tmp_path),

@@ -52,6 +52,11 @@ def uwsgi_config(
     ]
     if socket:
         lines += ["; uwsgi protocol, behind a web server such as nginx", f"socket = {socket}"]
+        if conf.remote_keys or conf.nginx_tokens:
+            lines += [
+                "; spool requests from other hosts or nginx up to the protocol's 64 KiB",
+                "buffer-size = 65535",
+            ]
     elif http:
         lines += ["; where to listen for HTTP", f"http = {http}"]
     static_root = getattr(settings, "STATIC_ROOT", None)
