@@ -54,7 +54,7 @@ class FakeWaker:
         self.steps += 1
         return self.delay
 
-    def notify(self, name: str, due: float) -> None:
+    def notify(self, name: str, due: float, spool_dir: Path | None = None) -> None:
         pass
 
 
@@ -135,7 +135,9 @@ def test_the_start_is_retried_every_start_retry_seconds_and_logged_twice(
     assert mule.beat.starts == [T0, T0 + 2, T0 + 4, T0 + 6]
     assert mule.loop.started
     assert mule.beat.ticks == 2  # ticked from the step that started it
-    assert mule.waker.steps == 10  # the waker went on meanwhile
+    # The waker went on meanwhile: twice a step, before the tick (files others wrote) and
+    # after it (the fires it wrote).
+    assert mule.waker.steps == 20
     assert mule.refreshes >= 3  # the connections are dropped after every failed start
     logged = messages(caplog)
     assert logged[0] == (logging.ERROR, f"{NOT_STARTED}, retrying")
@@ -239,7 +241,7 @@ def test_run_sleeps_what_each_step_returns(tmp_path: Path) -> None:
     mule.loop.run(max_steps=4)
     assert mule.slept == [0.25, 0.3, 0.125, 0.125]
     assert mule.beat.ticks == 4
-    assert mule.waker.steps == 4
+    assert mule.waker.steps == 8  # before and after each tick
 
 
 def test_the_waker_wakes_the_spooler_for_a_due_file(tmp_path: Path) -> None:

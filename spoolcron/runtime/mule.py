@@ -128,14 +128,16 @@ class MuleLoop:
     def step(self) -> float:
         """One turn: start or tick the beat, wake the spooler, heartbeat, prune."""
         now = self.clock()
+        # A file another process just wrote (a job due now) is woken for first: the beat's
+        # tick and the store may wait for the database (a round trip, a busy SQLite file).
+        self.waker.step()
         if not self.started and now >= self._next_start:
             self._start(now)
         beat_delay = self.beat.tick() if self.started else max(0.0, self._next_start - now)
         if beat_delay > 0:
             self.refresh()
-        # Wake the spooler for what is due before asking the store: a file already in the
-        # spool directory (a job due now, a fire) must not wait for the store's I/O, which for
-        # the database store is a round trip (a new connection, with CONN_MAX_AGE = 0).
+        # Then the fires the tick wrote, before asking the store (its I/O is the database's
+        # round trip for the database store).
         wake_delay = self.waker.step()
         self._published = 0
         publish_delay = self._publish(now)

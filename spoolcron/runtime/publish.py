@@ -11,8 +11,9 @@ from pathlib import Path
 
 from ..core.payload import Payload, directory_for, encode_body
 from ..core.protocols import PendingStore
-from ..spool import files
+from ..spool import files, heartbeat
 from ..spool.payloads import write_payload
+from ..spool.waker import WAKE_LEAD
 
 __all__ = ["Publisher"]
 
@@ -45,10 +46,14 @@ class Publisher:
         --spooler (mode 0700)."""
         directory = directory_for(payload, self.spool_dir, self.dirs)
         try:
-            return write_payload(directory, payload, body=body, fsync=self.fsync)
+            path = write_payload(directory, payload, body=body, fsync=self.fsync)
         except FileNotFoundError:
             files.ensure_dir(directory)
-            return write_payload(directory, payload, body=body, fsync=self.fsync)
+            path = write_payload(directory, payload, body=body, fsync=self.fsync)
+        if payload.run_after <= self.clock() + WAKE_LEAD:
+            # Due now: wake its spoolers from here, without waiting for the mule to notice.
+            heartbeat.wake_spoolers(self.spool_dir, directory)
+        return path
 
     def publish(self, payload: Payload, body: bytes | None = None) -> None:
         """Put one job where it belongs (``body``: its encoded payload, if the caller has it)."""
