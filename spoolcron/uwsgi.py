@@ -168,15 +168,12 @@ def _spooler_pids() -> list[int]:
 
 
 def _spooler_pids_of(spool_dir: Path) -> list[int]:
-    """The pids of the spooler processes of ``spool_dir`` (each works in its directory);
-    every spooler where that cannot be told (a woken spooler of another directory only scans
-    it)."""
-    from .checks import running_spooler_dirs
+    """The pids of the spooler processes of ``spool_dir``; every spooler where that cannot be
+    told (a woken spooler of another directory only scans it)."""
+    from .spool.heartbeat import working_in
 
-    running = running_spooler_dirs(uwsgi, wait=0)
-    wanted = os.path.realpath(spool_dir)
-    pids = [pid for pid, d in running.items() if os.path.realpath(d) == wanted]
-    return pids or _spooler_pids()
+    pids = _spooler_pids()
+    return working_in(pids, spool_dir) or pids
 
 
 def _wake_spoolers_of(spool_dir: Path) -> None:
