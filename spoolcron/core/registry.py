@@ -67,6 +67,7 @@ class Task(Generic[P, R]):
     """A registered function and its options; calling it runs the function directly."""
 
     __slots__ = (
+        "_shapes",
         "_signature",
         "execution",
         "expires",
@@ -127,6 +128,9 @@ class Task(Generic[P, R]):
         self.execution = execution
         self.routing = routing
         self._signature: inspect.Signature | None = None
+        # Call shapes (positional count, keyword names) the signature accepted: binding looks
+        # at nothing else, and a bulk enqueue repeats one shape many times.
+        self._shapes: set[tuple[int, frozenset[str]]] = set()
 
     def retries_on(self, exc: BaseException) -> bool:
         """Whether a failure with ``exc`` is retried (while attempts remain): any exception
@@ -147,6 +151,9 @@ class Task(Generic[P, R]):
     def check_call(self, args: Sequence[Any], kwargs: Mapping[str, Any]) -> None:
         """InvalidArguments unless the function accepts ``args`` and ``kwargs``: a call that
         cannot work fails when enqueued, not later in the spooler."""
+        shape = (len(args), frozenset(kwargs))
+        if shape in self._shapes:
+            return
         if self._signature is None:
             try:
                 self._signature = inspect.signature(self.func)
@@ -159,6 +166,8 @@ class Task(Generic[P, R]):
             self._signature.bind(*leading, *args, **kwargs)
         except TypeError as exc:
             raise InvalidArguments(f"Cannot schedule task {self.name!r}: {exc}.") from None
+        if len(self._shapes) < 64:
+            self._shapes.add(shape)
 
     @property
     def is_async(self) -> bool:

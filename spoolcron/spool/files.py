@@ -36,6 +36,7 @@ __all__ = [
     "read_head",
     "reason_path",
     "write",
+    "write_bytes",
 ]
 
 logger = logging.getLogger("spoolcron.spoolfile")
@@ -110,9 +111,24 @@ def write(
     must be owned by the uWSGI user (the spooler skips files it cannot read and write).
     """
     _check_name(name)
-    data = encode(args, body)
-    # Plain strings: pathlib costs more than the system calls on the enqueue hot path.
-    directory = os.fspath(spool_dir)
+    return Path(
+        write_bytes(
+            os.fspath(spool_dir), name, encode(args, body), at=at, fsync=fsync, exclusive=exclusive
+        )
+    )
+
+
+def write_bytes(
+    directory: str,
+    name: str,
+    data: bytes,
+    *,
+    at: float | None = None,
+    fsync: bool = False,
+    exclusive: bool = False,
+) -> str:
+    """:func:`write` of an encoded file (``codec.encode``) whose name is checked, with plain
+    strings: pathlib costs more than the system calls on the bulk enqueue path."""
     final = os.path.join(directory, name)
     fd, tmp = _create_temp(directory)
     renamed = False
@@ -143,7 +159,7 @@ def write(
             with contextlib.suppress(FileNotFoundError):
                 os.unlink(tmp)
     logger.debug("spool file written path=%s at=%s exclusive=%s", final, at, exclusive)
-    return Path(final)
+    return final
 
 
 def read(path: str | os.PathLike[str]) -> SpoolFile:

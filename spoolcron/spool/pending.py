@@ -29,6 +29,7 @@ from ..core.payload import PREFIX, Payload, job_file_prefix, spool_at
 from ..core.protocols import Published
 from ..exceptions import SpoolWriteError
 from . import files
+from .codec import encode
 from .payloads import payload_at
 
 __all__ = ["DUE_MARK", "QUEUE_MARK", "FilePendingStore"]
@@ -99,38 +100,42 @@ class FilePendingStore:
     # --- writing ---------------------------------------------------------------------------
 
     def add(self, jobs: Sequence[tuple[Payload, bytes]]) -> None:
+        pending = os.fspath(self.pending_dir)
+        minutes: dict[str, str] = {}  # one path per minute directory, not one per job
         for payload, body in jobs:
-            directory = self.pending_dir / _minute_name(payload.run_after)
-            self._write(directory, payload, body)
+            minute = _minute_name(payload.run_after)
+            directory = minutes.get(minute)
+            if directory is None:
+                directory = minutes[minute] = os.path.join(pending, minute)
+            self._write(directory, payload, encode(payload.spool_args(), body))
 
-    def _write(self, directory: Path, payload: Payload, body: bytes) -> None:
+    def _write(self, directory: str, payload: Payload, data: bytes) -> None:
         for _ in range(3):
             try:
-                files.write(
+                files.write_bytes(
                     directory,
                     _pending_name(payload),
-                    payload.spool_args(),
-                    body,
+                    data,
                     at=spool_at(payload.run_after),
                     fsync=self.fsync,
                 )
                 return
             except FileNotFoundError:
                 # A new minute (the publisher removes the ones it finished): make it, again.
-                files.ensure_dir(directory)
+                files.ensure_dir(Path(directory))
             except OSError as exc:
                 reason = exc.strerror or os.strerror(exc.errno or errno.EIO)
                 raise SpoolWriteError(
                     f"Cannot write job {payload.job_id!r} in the pending directory "
                     f"{os.fspath(self.pending_dir)!r}: {reason}.",
                     exc.errno,
-                    os.fspath(directory),
+                    directory,
                 ) from exc
         raise SpoolWriteError(
             f"Cannot write job {payload.job_id!r} in the pending directory "
             f"{os.fspath(self.pending_dir)!r}: its minute directory keeps disappearing.",
             errno.ENOENT,
-            os.fspath(directory),
+            directory,
         )
 
     # --- what is due -----------------------------------------------------------------------
