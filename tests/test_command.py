@@ -752,6 +752,8 @@ def test_uwsgi_config(spool_dirs: tuple[Path, Path]) -> None:
         "die-on-term = true",
         "processes = 8",
         "socket = /run/app.sock",
+        # The test project has a remote key and an nginx token: it may receive spool requests.
+        "buffer-size = 65535",
         "static-map = /static=/srv/app/static",
         f"spooler = {spool.resolve()}",
         "spooler-quiet = true",
