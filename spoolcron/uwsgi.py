@@ -239,6 +239,7 @@ def mule() -> None:
     from .spool import files
     from .spool.payloads import SpoolFireWriter
     from .spool.waker import Waker
+    from .storage.entries import DatabaseEntrySource
     from .storage.ledger import DatabaseLedger
 
     # Inherited from the master across fork: never share them.
@@ -258,13 +259,15 @@ def mule() -> None:
     problems = _check()
     if problems is None:
         return
-    entries, _ = collect()
+    entries, invalid = collect()
     ledger = DatabaseLedger()
     beat = Beat(
         entries,
         ledger,
         SpoolFireWriter(conf.spool_dir, fsync=conf.fsync),
         notify=waker.notify,
+        # The entries stored in the database, added and changed while uWSGI runs.
+        source=DatabaseEntrySource(entries, [p.entry for p in invalid if p.entry]),
     )
     MuleLoop(
         beat,

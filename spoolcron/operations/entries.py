@@ -17,13 +17,14 @@ from django.utils import timezone
 import schedules
 from schedules.zones import zone_name
 
-from ..core.entries import Problem, ResolvedEntry, collect
+from ..core.entries import Problem, ResolvedEntry
 from ..core.payload import META_MANUAL_RUN
 from ..core.protocols import EntryPause
 from ..core.times import aware, utc
 from ..core.times import now as current_time
 from ..exceptions import UnknownEntry
 from ..jobs import Job, schedule
+from .stored import all_entries
 
 __all__ = [
     "EntriesReport",
@@ -244,7 +245,7 @@ def list_entries(*, now: datetime | None = None, fires: int = 1) -> EntriesRepor
     current = current_time() if now is None else now
     # Entries sharing a schedule (schedules are hashable values) share its computation.
     computed: dict[schedules.Schedule, tuple[datetime, ...]] = {}
-    entries, problems = collect()
+    entries, problems = all_entries()
     last_fires: dict[str, datetime] = {}
     last_runs: dict[str, tuple[str, datetime]] = {}
     successes: dict[str, datetime] = {}
@@ -312,7 +313,7 @@ def run_entry(name: str) -> Job:
     The job's ``meta`` holds ``{"entry_manual_run": name}``. Raises :class:`UnknownEntry`
     when no usable entry has that name.
     """
-    entries, problems = collect()
+    entries, problems = all_entries()
     for entry in entries:
         if entry.name == name:
             job = schedule(

@@ -8,13 +8,13 @@ from pathlib import Path
 from typing import Any
 
 from ..conf import get_settings
-from ..core.entries import collect
 from ..core.payload import due_of
 from ..core.times import utc
 from ..exceptions import SpoolFileError
 from ..jobs import publisher
 from ..spool import files, heartbeat
 from .entries import silent_entries
+from .stored import all_entries
 from .when import relative
 
 __all__ = ["HealthReport", "health", "health_report"]
@@ -138,7 +138,7 @@ def health_report(
             f"store more than {max_overdue:g} s past their time: no spoolcron mule publishes "
             "them (is uWSGI running with the options `spoolcron uwsgi-config` prints?)."
         )
-    entries, problems = collect()
+    entries, problems = all_entries()
     current = time.time() if now is None else now
     silent = silent_entries(entries, now=utc(current))
     numbers["silent_entries"] = [entry.name for entry, _ in silent]

@@ -283,12 +283,13 @@ class Command(BaseCommand):
         from spoolcron.runtime.worker import Worker
         from spoolcron.spool import files
         from spoolcron.spool.payloads import SpoolFireWriter
+        from spoolcron.storage.entries import DatabaseEntrySource
         from spoolcron.storage.ledger import DatabaseLedger
 
         conf = get_settings()
         files.ensure_dir(conf.spool_dir)
         self.check(tags=["spoolcron"])
-        entries, _ = collect()
+        entries, invalid = collect()
         ledger = DatabaseLedger()
         worker = Worker(
             entries,
@@ -305,6 +306,7 @@ class Command(BaseCommand):
             prune=lambda: operations.prune(ledger),
             refresh=_close_unusable_connections,
             stop_event=stop,
+            source=DatabaseEntrySource(entries, [p.entry for p in invalid if p.entry]),
         )
         if options["once"]:
             report = worker.run_once()
