@@ -77,6 +77,10 @@ class EntryInfo:
     overdue: bool = False
     """``alert_after`` is set and the last success (or, never succeeded, the first time
     the beat saw the entry) is older than that: ``health`` reports it."""
+    pause_after_failures: int | None = None
+    origin: str = "module"
+    """``"module"``: declared in ``module``; ``"database"``: stored in the database (the
+    admin, ``spoolcron entry-add``)."""
 
     def as_dict(self) -> dict[str, Any]:
         """JSON-ready, times in ISO 8601 in the current time zone (``next_fires`` left out)."""
@@ -108,6 +112,8 @@ class EntryInfo:
             "paused_until": iso(self.paused_until),
             "last_success": iso(self.last_success),
             "overdue": self.overdue,
+            "pause_after_failures": self.pause_after_failures,
+            "origin": self.origin,
         }
 
 
@@ -234,7 +240,8 @@ def _next_fires(schedule: schedules.Schedule, after: datetime, count: int) -> tu
 
 
 def list_entries(*, now: datetime | None = None, fires: int = 1) -> EntriesReport:
-    """Every declared entry with its last fire, next fires and last outcome, and any problems.
+    """Every entry (declared, then stored in the database) with its last fire, next fires
+    and last outcome, and any problems.
 
     ``fires`` is how many of the next fires each entry lists in ``next_fires``. A ledger that
     cannot be read (not migrated, database down) does not stop the listing: ``ledger_error``
@@ -302,6 +309,8 @@ def list_entries(*, now: datetime | None = None, fires: int = 1) -> EntriesRepor
                     and silent is not None
                     and (current - silent).total_seconds() > entry.alert_after
                 ),
+                pause_after_failures=entry.pause_after_failures,
+                origin="database" if entry.from_database else "module",
             )
         )
     return EntriesReport(entries=infos, problems=problems, ledger_error=ledger_error)

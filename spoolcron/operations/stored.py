@@ -108,7 +108,8 @@ def validate_entry(values: Mapping[str, Any]) -> ResolvedEntry:
     entry = Entry(name=name, **options)
     resolved = resolve_entry(DATABASE, entry)
     if isinstance(resolved, Problem):
-        raise InvalidEntry(resolved.message[:1].upper() + resolved.message[1:], _field_of(resolved))
+        # The system check's own sentence (E002-E004), as `manage.py check` words it.
+        raise InvalidEntry(resolved.message, _field_of(resolved))
     return resolved
 
 
