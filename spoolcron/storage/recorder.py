@@ -277,7 +277,7 @@ class DatabaseRecorder:
             now=now,
             return_value=value,
         )
-        _count_outcome(attempt.run.payload, failed=False, now=now)
+        _count_outcome(attempt.run.payload, failed=False)
 
     def retrying(
         self, attempt: Attempt, error: dict[str, str], *, now: float, retry_at: float
@@ -293,14 +293,14 @@ class DatabaseRecorder:
 
     def failed(self, attempt: Attempt, error: dict[str, str], *, now: float) -> None:
         self._end(attempt, Run.Outcome.FAILED, JobResult.Status.FAILED, now=now, error=error)
-        _count_outcome(attempt.run.payload, failed=True, now=now)
+        _count_outcome(attempt.run.payload, failed=True)
 
     def unrunnable(self, payload: Payload, error: dict[str, str], *, now: float) -> None:
         history.mark_interrupted(payload.job_id, error["traceback"])
         results.record_unrunnable(payload, error, now=now)
 
 
-def _count_outcome(payload: Payload, *, failed: bool, now: float) -> None:
+def _count_outcome(payload: Payload, *, failed: bool) -> None:
     """``pause_after_failures``: a periodic fire of an entry that has it failed for good (its
     last attempt) or succeeded. Counted in the database, so every host's runs add up."""
     limit = payload.pause_after_failures
@@ -308,7 +308,8 @@ def _count_outcome(payload: Payload, *, failed: bool, now: float) -> None:
         return
     try:
         if failed:
-            DatabaseLedger().fire_failed(payload.entry, limit, now=now)
+            # Paused at the time of the pause (after the run's end was written).
+            DatabaseLedger().fire_failed(payload.entry, limit)
         else:
             DatabaseLedger().fire_succeeded(payload.entry)
     except DatabaseError:
