@@ -295,3 +295,83 @@ def test_the_source_gives_declared_then_stored_entries_and_logs_a_clash_once(
     ]
     with pytest.raises(UnknownEntry):
         operations.delete_entry("nope")
+
+
+# --- pause_after_failures ------------------------------------------------------------------
+
+
+def test_the_nth_failure_in_a_row_pauses_the_entry_and_a_success_starts_again() -> None:
+    from spoolcron.storage.ledger import DatabaseLedger
+
+    ledger = DatabaseLedger()
+    assert [ledger.fire_failed("e", 3, now=100.0) for _ in range(2)] == [1, 2]
+    ledger.fire_succeeded("e")
+    assert [ledger.fire_failed("e", 3, now=200.0) for _ in range(2)] == [1, 2]
+    version = ledger.states_version()
+    assert ledger.pause_states()["e"].paused is False
+    assert ledger.fire_failed("e", 3, now=300.0) == 0
+    state = ledger.pause_states()["e"]
+    assert (state.paused, state.note, state.since, state.until) == (
+        True,
+        "paused after 3 consecutive failures",
+        300.0,
+        None,
+    )
+    assert ledger.states_version() != version  # every beat reads the pause within a second
+    row = EntryState.objects.get(entry="e")
+    assert (row.changed_by, row.failures) == ("spoolcron (pause_after_failures)", 0)
+    # Failures of fires written before the pause count again, but leave the pause as it is.
+    assert [ledger.fire_failed("e", 3, now=301.0) for _ in range(3)] == [1, 2, 0]
+    assert ledger.pause_states()["e"].since == 300.0
+    # A resume starts the count again.
+    ledger.fire_failed("e", 3, now=302.0)
+    ledger.resume("e", catch_up=False, now=400.0)
+    assert EntryState.objects.get(entry="e").failures == 0
+
+
+def test_the_recorder_counts_the_fires_of_entries_with_pause_after_failures() -> None:
+    from spoolcron.core.payload import META_PAUSE_AFTER_FAILURES, Payload
+    from spoolcron.storage.recorder import DatabaseRecorder
+
+    recorder = DatabaseRecorder(start_delay=None)
+    error = {"exception_class_path": "ValueError", "traceback": "ValueError: no"}
+
+    def fire(n: int, entry: str | None = "flaky", limit: int | None = 2) -> Payload:
+        meta = {} if limit is None else {META_PAUSE_AFTER_FAILURES: limit}
+        return Payload(task=RECORD, job_id=f"j{n}", run_after=float(n), entry=entry, meta=meta)
+
+    def failed(payload: Payload) -> None:
+        attempt = recorder.started(payload, backend="", queue_name="", now=1.0)
+        recorder.failed(attempt, error, now=2.0)
+
+    failed(fire(1, limit=None))  # no pause_after_failures: not counted
+    failed(fire(2, entry=None))  # a one-off job: not counted
+    assert not EntryState.objects.exists()
+    failed(fire(3))
+    attempt = recorder.started(fire(4), backend="", queue_name="", now=1.0)
+    recorder.succeeded(attempt, None, now=2.0)
+    failed(fire(5))
+    assert EntryState.objects.get(entry="flaky").paused is False
+    failed(fire(6))
+    state = EntryState.objects.get(entry="flaky")
+    assert (state.paused, state.note) == (True, "paused after 2 consecutive failures")
+
+
+def test_the_beat_puts_pause_after_failures_in_the_fires_meta(tmp_path: Path) -> None:
+    from spoolcron.core.beat import Beat
+    from spoolcron.spool import files
+    from spoolcron.spool.payloads import SpoolFireWriter
+    from tests.helpers import Clock, MemoryLedger, resolved_entry
+
+    entry = resolved_entry("e", "every second")
+    entry = type(entry)(**{**entry.__dict__, "pause_after_failures": 4})
+    clock = Clock(1_800_000_000.0)
+    beat = Beat([entry], MemoryLedger(), SpoolFireWriter(tmp_path), clock=clock)
+    beat.start()
+    clock.now += 1
+    beat.tick()
+    [path] = files.list_files(tmp_path)
+    assert json.loads(files.read(path).body)["meta"] == {
+        "overlap": "skip",
+        "pause_after_failures": 4,
+    }
