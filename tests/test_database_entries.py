@@ -251,7 +251,10 @@ def test_a_stored_entry_whose_task_went_away_is_a_problem_not_a_crash(valid: Pat
     [problem] = [p for p in report.problems if p.entry == "orphan"]
     assert (problem.id, problem.module) == ("spoolcron.E003", "database")
     health = operations.health_report()
-    assert any("invalid and not run (spoolcron.E003)" in reason for reason in health.reasons)
+    assert (
+        "1 periodic entry is invalid and not run (spoolcron.E003): see `spoolcron entries`."
+        in health.reasons
+    )
 
 
 # --- the beat's source -----------------------------------------------------------------------

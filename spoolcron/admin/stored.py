@@ -21,11 +21,12 @@ from django.http import HttpRequest
 from django.utils import timezone
 
 from .. import operations
-from ..core.entries import ResolvedEntry
+from ..core.entries import DATABASE, ResolvedEntry, resolve_entry
 from ..core.registry import task_names
 from ..core.times import utc
 from ..exceptions import InvalidEntry, SpoolcronError
 from ..operations.stored import ENTRY_FIELDS
+from ..storage.entries import entry_of
 from ..storage.models import DatabaseEntry
 
 if TYPE_CHECKING:
@@ -76,12 +77,12 @@ class DatabaseEntryForm(_ModelForm):
 
 
 def _resolved(obj: DatabaseEntry | None) -> ResolvedEntry | None:
-    if obj is None or not obj.name:
+    """The row resolved for display: no name clash check, which would collect the declared
+    entries once per row of the list."""
+    if obj is None or not obj.name or not obj.task:
         return None
-    try:
-        return operations.validate_entry({k: getattr(obj, k) for k in ENTRY_FIELDS})
-    except InvalidEntry:
-        return None
+    resolved = resolve_entry(DATABASE, entry_of(obj))
+    return resolved if isinstance(resolved, ResolvedEntry) else None
 
 
 def _local(moment: Any) -> str:

@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from ..conf import get_settings
+from ..core.entries import DATABASE
 from ..core.payload import due_of
 from ..core.times import utc
 from ..exceptions import SpoolFileError
@@ -150,10 +151,12 @@ def health_report(
             f"{relative(entry.alert_after).removeprefix('in ')})."
         )
     if problems:
+        # Stored entries' problems are not system checks: `entries` lists every problem.
+        stored = any(p.module == DATABASE for p in problems)
         reasons.append(
             f"{len(problems)} periodic entr{'y is' if len(problems) == 1 else 'ies are'} invalid "
             f"and not run ({', '.join(sorted({p.id for p in problems}))}): see "
-            "`manage.py check`."
+            f"{'`spoolcron entries`' if stored else '`manage.py check`'}."
         )
     if numbers["failed_recent"]:
         within = (
