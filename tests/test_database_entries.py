@@ -378,3 +378,17 @@ def test_the_beat_puts_pause_after_failures_in_the_fires_meta(tmp_path: Path) ->
         "overlap": "skip",
         "pause_after_failures": 4,
     }
+
+
+@freeze_time(NOW)
+def test_upcoming_marks_the_runs_of_stored_entries(valid: Path) -> None:
+    operations.add_entry("stored", task=RECORD, schedule="every 7 minutes")
+    out, _ = command("upcoming", "--entry", "stored", "--count", "2")
+    assert [line.rsplit("  ", 1)[1] for line in out.splitlines()[1:3]] == [
+        "periodic (database)",
+        "periodic (database)",
+    ]
+    out, _ = command("upcoming", "--entry", "every-5s", "--count", "1")
+    assert out.splitlines()[1].endswith("  periodic")
+    data = json.loads(command("upcoming", "--entry", "stored", "--json")[0])
+    assert {run["origin"] for run in data["runs"]} == {"database"}

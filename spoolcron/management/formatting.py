@@ -139,6 +139,8 @@ class Output:
                     run.source,
                 ]
             )
+            if run.stored:
+                rows[-1][-1] += " (database)"
             if run.paused:
                 rows[-1][-1] += f" (paused{': ' + run.note if run.note else ''})"
             row_style: list[Paint | None] = [None] * 7
