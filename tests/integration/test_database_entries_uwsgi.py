@@ -3,17 +3,22 @@
 An entry added with ``spoolcron entry-add`` fires within a few seconds, each fire once; an
 edited schedule gives new fires only (no fire of the new schedule from before the edit, even
 with ``misfire=all``); a deleted entry stops; an entry with ``pause_after_failures=3`` is
-paused after its third failure in a row. With two hosts sharing PostgreSQL, both beats pick
-the entry up and each fire runs once across them.
+paused after its third failure in a row. With two hosts sharing PostgreSQL, an entry added
+through host A's admin (over HTTP, logged in, the add form) is picked up by both beats and
+each fire runs once across them.
 """
 
 from __future__ import annotations
 
+import html
+import http.cookiejar
 import os
 import subprocess
 import sys
 import time
+import urllib.request
 from pathlib import Path
+from urllib.parse import urlencode
 
 import pytest
 
@@ -21,6 +26,7 @@ from spoolcron.spool import files
 from tests.conftest import Runs
 
 from .conftest import RunUwsgi
+from .harness import UwsgiProcess
 from .project import REPO, Database
 from .test_beat_uwsgi import (
     assert_ran_once,
@@ -155,6 +161,43 @@ def test_entries_added_edited_and_deleted_while_uwsgi_runs(
     assert [c for c in claims(db, "added") if c.claimed_at > deleted_at + PICK_UP] == []
 
 
+def admin_add_entry(uwsgi: UwsgiProcess, db: Database, runs: Runs, **values: str) -> str:
+    """Add an entry through the admin that ``uwsgi`` serves, as an operator's browser would:
+    log in (a superuser made for the purpose), then post the add form. Returns the page the
+    admin answers with (its messages)."""
+    spool = next(o.split("=", 1)[1] for o in uwsgi.options if o.startswith("--spooler="))
+    env = {**os.environ, **beat_env(Path(spool), runs, db, MODULE)}
+    env["DJANGO_SUPERUSER_PASSWORD"] = "operator-password"
+    subprocess.run(
+        [sys.executable, "-m", "django", "createsuperuser", "--noinput", "--username",
+         "operator", "--email", "operator@example.com"],
+        cwd=REPO, env=env, capture_output=True, timeout=60, check=True,
+    )  # fmt: skip
+    address = next(o.split("=", 1)[1] for o in uwsgi.options if o.startswith("--http-socket="))
+    base = f"http://{address}/admin"
+    jar = http.cookiejar.CookieJar()
+    browser = urllib.request.build_opener(urllib.request.HTTPCookieProcessor(jar))
+
+    def post(url: str, data: dict[str, str]) -> str:
+        token = next(c.value for c in jar if c.name == "csrftoken")
+        body = urlencode({"csrfmiddlewaretoken": token, **data}).encode()
+        with browser.open(url, body, timeout=30) as response:
+            return str(response.read().decode())
+
+    browser.open(f"{base}/login/", timeout=30).close()
+    post(
+        f"{base}/login/",
+        {"username": "operator", "password": "operator-password", "next": "/admin/"},
+    )
+    browser.open(f"{base}/spoolcron/databaseentry/add/", timeout=30).close()
+    form = {
+        "zone": "", "args": "[]", "kwargs": "{}", "misfire": "coalesce", "misfire_limit": "10",
+        "grace": "", "overlap": "skip", "enabled": "on", "jitter": "0", "alert_after": "",
+        "pause_after_failures": "",
+    }  # fmt: skip
+    return html.unescape(post(f"{base}/spoolcron/databaseentry/add/", {**form, **values}))
+
+
 @pytest.mark.postgres
 def test_a_database_entry_fires_once_per_fire_across_two_hosts(
     run_uwsgi: RunUwsgi, tmp_path: Path, runs: Runs, postgres_db: Database
@@ -164,11 +207,12 @@ def test_a_database_entry_fires_once_per_fire_across_two_hosts(
     hosts = [start_beat(run_uwsgi, s, runs, db, MODULE, "--processes=1") for s in spools]
     pids = [set(h.spooler_pids()) for h in hosts]
 
-    spoolcron(
-        db, spools[0], runs, "entry-add", "shared", "--task", RECORD, "--schedule",
-        "every second", "--args", '["shared"]',
-    )  # fmt: skip
+    # Added in host A's admin while both run.
+    page = admin_add_entry(
+        hosts[0], db, runs, name="shared", task=RECORD, schedule="every second", args='["shared"]'
+    )
     added_at = time.time()
+    assert f"Entry 'shared' runs {RECORD} every second (UTC); next fires: " in page, page[-2000:]
     wait_for(
         hosts[0],
         lambda: len([r for r in run_rows(db, "shared") if r.outcome == "succeeded"]) >= 12,
