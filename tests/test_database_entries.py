@@ -90,6 +90,11 @@ def valid(spool_dirs: tuple[Path, Path], settings: Any) -> Path:
             "pause_after_failures must be a whole number >= 1 or None, not 0.",
         ),
         (
+            {"name": "x" * 201},
+            "name",
+            "name may be at most 200 characters long, not 201.",
+        ),
+        (
             {"name": "every-5s"},
             "name",
             "The name 'every-5s' is taken by the entry 'every-5s' declared in "

@@ -55,6 +55,9 @@ ENTRY_FIELDS = (
 )
 """The values of a stored entry, as ``add_entry`` and ``edit_entry`` take them."""
 
+LENGTHS = {"name": 200, "task": 255, "schedule": 500, "zone": 64}
+"""The longest text each column holds (``DatabaseEntry``)."""
+
 
 def all_entries() -> tuple[list[ResolvedEntry], list[Problem]]:
     """The declared entries, then those stored in the database, and the problems of both.
@@ -99,6 +102,12 @@ def validate_entry(values: Mapping[str, Any]) -> ResolvedEntry:
     name = str(values.get("name") or "").strip()
     if not name:
         raise InvalidEntry("An entry needs a name.", "name")
+    for field, limit in LENGTHS.items():
+        text = values.get(field) if field != "name" else name
+        if isinstance(text, str) and len(text) > limit:
+            raise InvalidEntry(
+                f"{field} may be at most {limit} characters long, not {len(text)}.", field
+            )
     clash = declared_name_clash(name)
     if clash is not None:
         raise InvalidEntry(clash, "name")
