@@ -9,7 +9,11 @@ enqueues jobs due in 2 s instead, which go straight into the spool dir --; Celer
 worker (the benchmark asks the worker over HTTP to make N calls and reports the time the
 calls took in the worker, so HTTP is not counted), on the same two filesystems.
 
-``oneoff_lateness``: the systems all run at once. Every 0.5 s one step of a fixed plan (320
+A remote queue's row sends each job as a signed spool request (modifier1 17) over loopback
+to another uWSGI instance, which writes it into its spool directory on disk and answers.
+
+``oneoff_lateness``: the systems all run at once (spoolcron twice: a local job, and one sent
+to a remote queue, another uWSGI instance on loopback). Every 0.5 s one step of a fixed plan (320
 steps: about 100 due now; quick: 30): a job due in 1-5 s (random, fractional; 65 %) or due
 now (35 %), enqueued into each system in
 turn, 0.15 s apart, so their due times do not coincide. Lateness = the job's first
@@ -41,6 +45,7 @@ from benchmarks.peers import NotRun
 from benchmarks.peers.celery_beat import celery_stack
 from benchmarks.peers.raw_uwsgi import raw_uwsgi
 from benchmarks.project.server import serve, setup_django
+from tests.integration.harness import free_port
 
 __all__ = ["DESCRIPTIONS", "run"]
 
@@ -59,15 +64,17 @@ DESCRIPTIONS = {
         "alike). spoolcron and the bare spooler write to the temp dir's filesystem (see the "
         "machine table) or tmpfs (/dev/shm); spoolcron's job due in an hour waits in the "
         "files pending store beside the spool dir, its job due in 2 s is a spool file at "
-        "once; Celery sends to "
-        "a local redis-server without persistence. The bare spooler's rate is timed inside "
+        "once; the remote row sends each job as a signed spool request over loopback to "
+        "another uWSGI instance (its spool dir on disk), which answers once it wrote it; "
+        "Celery sends to a local redis-server without persistence. The bare spooler's rate is timed inside "
         "the uWSGI worker around the `uwsgi.spool()` calls. `vs_spoolcron_default`: this "
         "rate / spoolcron's default (disk, FSYNC off); above 1, faster than spoolcron. "
         "Budget (spoolcron's): >= 10,000 jobs/s."
     ),
     "oneoff_lateness": (
         "All systems at once, the same plan: every 0.5 s a job due in 1-5 s (fractional) or "
-        "due now, enqueued into each system 0.15 s apart. Lateness = the job's first "
+        "due now, enqueued into each system 0.15 s apart (spoolcron's remote queue: sent "
+        "over the uwsgi protocol to another uWSGI instance on loopback). Lateness = the job's first "
         "`time.time()` - its due time (spoolcron: `run_after`; Celery: the ETA, or for a job "
         "due now the moment before `apply_async`; bare uWSGI: "
         "`at`, a whole second, or for a job due now the moment before the HTTP call that "
@@ -121,6 +128,35 @@ def _spoolcron_target(workdir: Path, stack: contextlib.ExitStack) -> Target:
     return Target("spoolcron schedule(run_after=)", enqueue, lambda: _by_label(server.stamps()))
 
 
+def _remote_target(workdir: Path, stack: contextlib.ExitStack) -> Target:
+    """spoolcron's remote queue: this process sends each job over the uwsgi protocol to
+    another uWSGI instance's spooler (loopback), which runs it."""
+    from django.conf import settings
+    from django.test import override_settings
+
+    import spoolcron
+    from benchmarks.project.settings import REMOTE_KEY
+    from benchmarks.project.tasks import stamp_remote
+
+    address = f"127.0.0.1:{free_port()}"
+    server = stack.enter_context(serve(workdir, start_timeout=90, socket=address))
+    conf = {
+        **settings.SPOOLCRON,
+        "QUEUES": {"remote": {"address": address}},
+        "REMOTE_KEYS": [REMOTE_KEY],
+    }
+    stack.enter_context(override_settings(SPOOLCRON=conf))
+
+    def enqueue(label: str, delay: float) -> float:
+        job = spoolcron.schedule(stamp_remote, [label], run_after=delay, queue="remote")
+        return job.run_after.timestamp()
+
+    return Target(REMOTE_NAME, enqueue, lambda: _by_label(server.stamps()))
+
+
+REMOTE_NAME = "spoolcron schedule(queue=remote), uwsgi protocol"
+
+
 def _celery_target(workdir: Path, stack: contextlib.ExitStack) -> Target:
     celery = stack.enter_context(celery_stack(workdir))
     task = celery.task
@@ -171,6 +207,7 @@ def _raw_target(frequency: int | None) -> Callable[[Path, contextlib.ExitStack],
 
 TARGETS: list[tuple[str, Callable[[Path, contextlib.ExitStack], Target]]] = [
     ("spoolcron schedule(run_after=)", _spoolcron_target),
+    (REMOTE_NAME, _remote_target),
     ("Celery apply_async(countdown=)", _celery_target),
     ("bare uwsgi.spool(at=), --spooler-frequency default (30 s)", _raw_target(None)),
     ("bare uwsgi.spool(at=), --spooler-frequency 1 s", _raw_target(1)),
@@ -282,6 +319,38 @@ def _spoolcron_batch(root: Path, fsync: bool, delay: float = 3600.0) -> Callable
     return batch
 
 
+def _remote_batch(root: Path, stack: contextlib.ExitStack) -> Callable[[int], float]:
+    """Seconds one ``schedule(queue="remote")`` loop of n jobs due in an hour takes: each a
+    signed request over loopback to another uWSGI instance, which writes it and answers."""
+    from django.test import override_settings
+
+    import spoolcron
+    from benchmarks.project.settings import REMOTE_KEY
+    from benchmarks.project.tasks import stamp_remote
+
+    address = f"127.0.0.1:{free_port()}"
+    stack.enter_context(serve(files_dir(root / "remote"), start_timeout=90, socket=address))
+    conf = {
+        "SPOOL_DIR": str(root / "remote-sender" / "spool"),
+        "QUEUES": {"remote": {"address": address}},
+        "REMOTE_KEYS": [REMOTE_KEY],
+    }
+
+    def batch(n: int) -> float:
+        with override_settings(SPOOLCRON=conf):
+            began = time.perf_counter()
+            for _ in range(n):
+                spoolcron.schedule(stamp_remote, ["bench"], run_after=3600, queue="remote")
+            return time.perf_counter() - began
+
+    return batch
+
+
+def files_dir(path: Path) -> Path:
+    path.mkdir(parents=True, exist_ok=True)
+    return path
+
+
 def _celery_batch(task: Any) -> Callable[[int], float]:
     def batch(n: int) -> float:
         began = time.perf_counter()
@@ -308,6 +377,12 @@ def _enqueuers(root: Path) -> Iterator[list[tuple[str, Callable[[int], float] | 
         if tmpfs:
             shm = Path(stack.enter_context(tempfile.TemporaryDirectory(dir=tmpfs)))
             found.append(("spoolcron schedule(), tmpfs", _spoolcron_batch(shm, False)))
+        found.append(
+            (
+                "spoolcron schedule(queue=remote), uwsgi protocol, loopback, disk",
+                _remote_batch(root, stack),
+            )
+        )
         try:
             celery = stack.enter_context(celery_stack(root / "celery"))
             found.append(("Celery apply_async(countdown=), Redis", _celery_batch(celery.task)))

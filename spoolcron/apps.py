@@ -13,7 +13,7 @@ class SpoolcronConfig(AppConfig):
     default_auto_field = "django.db.models.BigAutoField"
 
     def ready(self) -> None:
-        from . import checks  # noqa: F401  (registers the system checks)
+        from . import checks, queue_checks  # noqa: F401  (register the system checks)
         from .core import registry
         from .core.entries import import_modules
         from .jobs import schedule

@@ -46,8 +46,9 @@ from ._tasks_compat import (
     task_finished,
     task_started,
 )
+from .conf import DEFAULT_QUEUE, get_settings
 from .core import registry
-from .core.payload import META_DJANGO_TASK, Payload, encode_body
+from .core.payload import META_DJANGO_TASK, META_QUEUE, Payload, encode_body
 from .core.times import to_db_datetime, utc
 from .exceptions import InvalidArguments
 
@@ -162,13 +163,21 @@ class SpoolerBackend(BaseTaskBackend):
             due = jobs.timestamp_of(task.run_after, now)
         except InvalidArguments as exc:
             raise InvalidTask(str(exc)) from None
+        meta: dict[str, Any] = {
+            META_DJANGO_TASK: {"backend": self.alias, "queue_name": task.queue_name}
+        }
+        # A queue_name that names a SPOOLCRON queue routes there; any other runs in the
+        # default queue, as before queues existed.
+        queue = get_settings().queues.get(task.queue_name)
+        if queue is not None and not queue.is_remote and queue.name != DEFAULT_QUEUE:
+            meta[META_QUEUE] = queue.name
         payload = Payload(
             task=task.module_path,
             job_id=uuid.uuid4().hex,
             run_after=due,
             args=plain_args,
             kwargs=plain_kwargs,
-            meta={META_DJANGO_TASK: {"backend": self.alias, "queue_name": task.queue_name}},
+            meta=meta,
             enqueued_at=now,
         )
         body = encode_body(payload)
@@ -200,6 +209,7 @@ class SpoolerBackend(BaseTaskBackend):
             body,
             on_commit=self.enqueue_on_commit,
             then=partial(task_enqueued.send, type(self), task_result=result),
+            queue=queue,
         )
         return result
 

@@ -44,8 +44,9 @@ from __future__ import annotations
 
 import os
 import sys
+import time
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -69,6 +70,7 @@ __all__ = [
     "check_pending_store",
     "check_server",
     "check_settings",
+    "running_spooler_dirs",
     "server_options",
 ]
 
@@ -87,8 +89,11 @@ class ServerOptions:
     """What the checks need to know of the running uWSGI."""
 
     spooler_dirs: tuple[Path, ...]
+    """One per --spooler option: a directory given N times has N spooler processes."""
     spooler_frequency: int
     has_spoolcron_mule: bool
+    spooler_processes: int = 1
+    """--spooler-processes: each --spooler option after it starts that many."""
 
     @classmethod
     def from_options(cls, opt: Mapping[Any, Any]) -> ServerOptions:
@@ -102,11 +107,19 @@ class ServerOptions:
             return [_text(v) for v in listed if v is not True]
 
         frequency = values("spooler-frequency")
+        processes = values("spooler-processes")
         return cls(
             spooler_dirs=tuple(Path(d) for d in values("spooler")),
             spooler_frequency=int(frequency[-1]) if frequency else 30,
             has_spoolcron_mule=any("spoolcron" in m and "mule" in m for m in values("mule")),
+            spooler_processes=max(1, int(processes[-1])) if processes else 1,
         )
+
+    def processes_of(self, spool_dir: Path) -> int:
+        """How many spooler processes uWSGI runs for ``spool_dir``."""
+        wanted = os.path.realpath(spool_dir)
+        listed = sum(1 for d in self.spooler_dirs if os.path.realpath(d) == wanted)
+        return listed * self.spooler_processes
 
 
 def server_options() -> ServerOptions | None:
@@ -117,7 +130,34 @@ def server_options() -> ServerOptions | None:
     """
     server = sys.modules.get("uwsgi")
     opt = getattr(server, "opt", None)
-    return None if opt is None else ServerOptions.from_options(opt)
+    if opt is None:
+        return None
+    options = ServerOptions.from_options(opt)
+    # uwsgi.opt keeps only the last of repeated --spooler options; each spooler process
+    # works in its own directory, which the kernel tells.
+    running = running_spooler_dirs(server)
+    if running:
+        options = replace(options, spooler_dirs=tuple(running.values()), spooler_processes=1)
+    return options
+
+
+def running_spooler_dirs(server: Any, *, wait: float = 2.0) -> dict[int, Path]:
+    """Each spooler process's directory, by pid, from ``/proc/<pid>/cwd`` (a spooler changes
+    into its directory as it starts: waited for up to ``wait`` seconds); {} where the kernel
+    does not tell (not Linux, no spooler pids)."""
+    pids = [int(pid) for pid in getattr(server, "spooler_pids", list)() if pid]
+    deadline = time.monotonic() + wait
+    own = os.getcwd()
+    while True:
+        found: dict[int, Path] = {}
+        for pid in pids:
+            try:
+                found[pid] = Path(os.readlink(f"/proc/{pid}/cwd"))
+            except OSError:
+                return {}
+        if all(str(d) != own for d in found.values()) or time.monotonic() > deadline:
+            return found
+        time.sleep(0.02)
 
 
 def _unwritable(spool: Path) -> bool:

@@ -16,6 +16,7 @@ __all__ = [
     "JobRunning",
     "JobTimeout",
     "PayloadError",
+    "RemoteSpoolError",
     "SpoolFileError",
     "SpoolWriteError",
     "SpoolcronError",
@@ -118,6 +119,19 @@ class SpoolWriteError(SpoolcronError, OSError):
     def __init__(self, message: str, errno_: int | None, path: str) -> None:
         super().__init__(errno_, message, path)
         self.message = message
+
+    def __str__(self) -> str:
+        return self.message
+
+
+class RemoteSpoolError(SpoolcronError, ConnectionError):
+    """A remote queue's uWSGI instance could not take a job: unreachable, too slow, or it
+    refused it. The job was not enqueued; ``address`` names the instance."""
+
+    def __init__(self, message: str, address: str) -> None:
+        super().__init__(message)
+        self.message = message
+        self.address = address
 
     def __str__(self) -> str:
         return self.message

@@ -6,7 +6,6 @@ The enqueue API, an adapter over the layers below: SpoolerBackend enqueues throu
 
 from __future__ import annotations
 
-import math
 import time
 import uuid
 from collections.abc import Callable, Iterable, Mapping, Sequence
@@ -14,24 +13,30 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, Literal
 
-from django.conf import settings as django_settings
 from django.db import transaction
-from django.utils import timezone
 
-from .conf import Settings, get_settings
-from .core.payload import META_EXPIRES, Payload, check_arguments, encode_body, job_file_prefix
+from .conf import DEFAULT_QUEUE, Queue, Settings, get_settings
+from .core.payload import (
+    META_EXPIRES,
+    META_QUEUE,
+    Payload,
+    check_arguments,
+    encode_body,
+    job_file_prefix,
+)
 from .core.protocols import PendingStore
 from .core.registry import Task, resolve_task
-from .core.times import aware, utc
+from .core.times import aware, timestamp_of, utc
 from .exceptions import (
     InvalidArguments,
     JobNotFound,
     JobNotSucceeded,
     JobRunning,
 )
+from .queues import local_job_files, queue_dirs, queue_for, send, signed_requests
 from .runtime.publish import Publisher
 from .spool import files, locks
-from .spool.payloads import job_files, payload_at
+from .spool.payloads import payload_at
 from .spool.pending import FilePendingStore
 
 __all__ = [
@@ -80,7 +85,7 @@ class Job:
         if stored == "SUCCESSFUL":
             return "succeeded"
         conf = get_settings()
-        for path in job_files(conf.spool_dir, self.id):
+        for path in local_job_files(conf, self.id):
             # A RUNNING result whose file waits unlocked: its spooler died; it runs again.
             return "running" if locks.is_locked(path) else "pending"
         if stored is not None and stored != "READY":
@@ -111,7 +116,7 @@ class Job:
     def cancel(self) -> bool:
         """Remove the pending job; False if it is gone already, JobRunning if it is running."""
         removed = publisher().cancel_stored(self.id, self.run_after.timestamp())
-        for path in job_files(get_settings().spool_dir, self.id):
+        for path in local_job_files(get_settings(), self.id):
             if locks.remove_if_unlocked(path):
                 removed = True
             elif path.exists():
@@ -125,38 +130,6 @@ class Job:
         return removed
 
 
-def timestamp_of(run_after: datetime | timedelta | float | None, now: float) -> float:
-    """The Unix time of a ``run_after`` (default: ``now``); InvalidArguments if unusable.
-
-    Naive datetimes are local time, and refused while USE_TZ is on.
-    """
-    if run_after is None:
-        return now
-    if isinstance(run_after, datetime):
-        if timezone.is_naive(run_after):
-            if django_settings.USE_TZ:
-                raise InvalidArguments(
-                    f"run_after={run_after!r} is a naive datetime while USE_TZ is on; pass an "
-                    "aware one, e.g. timezone.now() + timedelta(minutes=5)."
-                )
-            run_after = timezone.make_aware(run_after)
-        value = run_after.timestamp()
-        if not math.isfinite(value):
-            raise InvalidArguments(f"run_after={run_after!r} is not a usable time.")
-        return value
-    if isinstance(run_after, timedelta):
-        return now + run_after.total_seconds()
-    if isinstance(run_after, int | float) and not isinstance(run_after, bool):
-        if not math.isfinite(run_after):
-            raise InvalidArguments(
-                f"run_after must be a finite number of seconds, not {run_after!r}."
-            )
-        return now + run_after
-    raise InvalidArguments(
-        f"run_after must be a datetime, a timedelta or a number of seconds, not {run_after!r}."
-    )
-
-
 def _payload(
     task: Task[Any, Any],
     args: Sequence[Any] | None,
@@ -165,6 +138,7 @@ def _payload(
     meta: Mapping[str, Any] | None,
     current: float,
     expires: datetime | timedelta | float | None = None,
+    queue: Queue | None = None,
 ) -> tuple[Payload, bytes]:
     """The job's payload and its encoded body: every check ``schedule()`` promises."""
     plain_args, plain_kwargs = check_arguments(task.name, args, kwargs)
@@ -177,6 +151,8 @@ def _payload(
     plain_meta = dict(meta or {})
     if expires is not None:
         plain_meta[META_EXPIRES] = _expiry(task, expires, due)
+    if queue is not None and not queue.is_remote and queue.name != DEFAULT_QUEUE:
+        plain_meta[META_QUEUE] = queue.name
     payload = Payload(
         task=task.name,
         job_id=uuid.uuid4().hex,
@@ -228,6 +204,7 @@ def schedule(
     on_commit: bool | None = None,
     now: Callable[[], float] = time.time,
     expires: datetime | timedelta | float | None = None,
+    queue: str | None = None,
 ) -> Job:
     """Enqueue one run of a registered task, due at ``run_after`` (default: now).
 
@@ -239,11 +216,17 @@ def schedule(
     pending store. Inside a database transaction a file is written when it commits, unless
     ``on_commit=False`` (or ``SPOOLCRON["ON_COMMIT"] = False``); the database store writes in
     the transaction itself.
+
+    ``queue`` (default: the task's ``queue``, else the default queue) names a queue of
+    ``SPOOLCRON["QUEUES"]``; a remote queue's job is sent to its uWSGI instance (when the
+    transaction commits, likewise), and :class:`~spoolcron.RemoteSpoolError` says if it could
+    not take it.
     """
     task = resolve_task(function)
+    target = queue_for(task, queue)
     current = now()
-    payload, body = _payload(task, args, kwargs, run_after, meta, current, expires)
-    _deliver([(payload, body)], on_commit=on_commit, now=current)
+    payload, body = _payload(task, args, kwargs, run_after, meta, current, expires, target)
+    _deliver([(payload, body)], on_commit=on_commit, now=current, queue=target)
     return _job(payload)
 
 
@@ -253,14 +236,16 @@ def schedule_many(
     *,
     on_commit: bool | None = None,
     now: Callable[[], float] = time.time,
+    queue: str | None = None,
 ) -> list[Job]:
     """Enqueue many runs of one task: ``jobs`` holds dicts with any of ``args``, ``kwargs``,
     ``run_after``, ``meta`` and ``expires``, as for :func:`schedule`.
 
     Every job is checked before any is written; the store's share is written in one batch
-    (one transaction for the database store).
+    (one transaction for the database store). ``queue`` as for :func:`schedule`.
     """
     task = resolve_task(function)
+    target = queue_for(task, queue)
     current = now()
     batch = []
     for number, job in enumerate(jobs):
@@ -278,9 +263,10 @@ def schedule_many(
                 job.get("meta"),
                 current,
                 job.get("expires"),
+                target,
             )
         )
-    _deliver(batch, on_commit=on_commit, now=current)
+    _deliver(batch, on_commit=on_commit, now=current, queue=target)
     return [_job(payload) for payload, _ in batch]
 
 
@@ -293,11 +279,13 @@ def publish(
     *,
     on_commit: bool | None = None,
     then: Callable[[], object] | None = None,
+    queue: Queue | None = None,
 ) -> None:
     """Put ``payload`` (``body``, encoded by the caller) in the spool directory or the pending
-    store (see :class:`Publisher`), at once or when the current transaction commits if
-    ``on_commit`` (default ``SPOOLCRON["ON_COMMIT"]``); then call ``then``."""
-    _deliver([(payload, body)], on_commit=on_commit, then=then)
+    store (see :class:`Publisher`), or send it to ``queue``'s remote instance, at once or when
+    the current transaction commits if ``on_commit`` (default ``SPOOLCRON["ON_COMMIT"]``);
+    then call ``then``."""
+    _deliver([(payload, body)], on_commit=on_commit, then=then, queue=queue)
 
 
 def _deliver(
@@ -306,8 +294,10 @@ def _deliver(
     on_commit: bool | None,
     then: Callable[[], object] | None = None,
     now: float | None = None,
+    queue: Queue | None = None,
 ) -> None:
-    """Route ``batch`` by due time as seen at ``now`` (the enqueuer's clock)."""
+    """Route ``batch`` by due time as seen at ``now`` (the enqueuer's clock), or to a remote
+    queue's instance."""
     if _recording is not None:
         # spoolcron.testing: kept in memory at once, whatever transaction is open.
         _recording.publish_many(batch, now=now)
@@ -315,8 +305,22 @@ def _deliver(
             then()
         return
     conf = get_settings()
-    router = publisher()
     in_transaction = transaction.get_connection().in_atomic_block
+    defer = conf.on_commit if on_commit is None else on_commit
+    if queue is not None and queue.is_remote:
+        requests = signed_requests(batch, queue, conf, now)
+
+        def send_now() -> None:
+            send(queue, requests)
+            if then is not None:
+                then()
+
+        if defer and in_transaction:
+            transaction.on_commit(send_now)
+        else:
+            send_now()
+        return
+    router = publisher()
     if router.store is not None and router.store.name == "database":
         # Rows are transactional: written now, they exist exactly when the caller commits.
         batch, stored = router.split(batch, now=now)
@@ -328,7 +332,6 @@ def _deliver(
         if then is not None:
             then()
 
-    defer = conf.on_commit if on_commit is None else on_commit
     if defer and in_transaction:
         transaction.on_commit(write_now)
     else:
@@ -351,9 +354,15 @@ def _make_store(conf: Settings) -> PendingStore:
         from .storage.pending import DatabasePendingStore  # models: only once apps are ready
 
         return DatabasePendingStore(
-            conf.spool_dir, write=write_payload, fsync=conf.fsync, lease=conf.pending_lease
+            conf.spool_dir,
+            write=write_payload,
+            fsync=conf.fsync,
+            lease=conf.pending_lease,
+            dirs=queue_dirs(conf),
         )
-    return FilePendingStore(conf.pending_dir, conf.spool_dir, fsync=conf.fsync)
+    return FilePendingStore(
+        conf.pending_dir, conf.spool_dir, fsync=conf.fsync, dirs=queue_dirs(conf)
+    )
 
 
 def publisher() -> Publisher:
@@ -364,7 +373,11 @@ def publisher() -> Publisher:
     conf = get_settings()
     if _publisher is None or _publisher[0] is not conf:
         router = Publisher(
-            conf.spool_dir, _make_store(conf), horizon=conf.horizon, fsync=conf.fsync
+            conf.spool_dir,
+            _make_store(conf),
+            horizon=conf.horizon,
+            fsync=conf.fsync,
+            dirs=queue_dirs(conf),
         )
         _publisher = (conf, router)
     return _publisher[1]
@@ -378,7 +391,7 @@ def get_job(job_id: str) -> Job:
     cancelled, or its result pruned after ``SPOOLCRON["HISTORY_DAYS"]``).
     """
     conf = get_settings()
-    for path in job_files(conf.spool_dir, job_id):
+    for path in local_job_files(conf, job_id):
         payload = payload_at(path)
         if payload is not None:
             return _job(payload)

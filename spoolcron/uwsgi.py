@@ -20,6 +20,7 @@ sleep until the exact instant something is due.
 from __future__ import annotations
 
 import contextlib
+import functools
 import logging
 import os
 import signal
@@ -95,12 +96,10 @@ def _foreign(path: Path, env: Mapping[Any, Any], args: Mapping[bytes, bytes], bo
 def spooler(env: Mapping[Any, Any]) -> int:
     """uWSGI's spooler callable: run spoolcron files, hand anything else to the previous one."""
     from .core.payload import MARKER
+    from .core.remote import NGINX_TASK_ARG
 
-    if (
-        MARKER not in env
-        and _previous_spooler is not None
-        and not _is_uwsgidecorators(_previous_spooler)
-    ):
+    ours = MARKER in env or NGINX_TASK_ARG in env
+    if not ours and _previous_spooler is not None and not _is_uwsgidecorators(_previous_spooler):
         return int(_previous_spooler(env))
     _setup_django()
     from .conf import get_settings
@@ -114,7 +113,7 @@ def spooler(env: Mapping[Any, Any]) -> int:
     path = Path(_text(env["spooler_task_name"])).absolute()
     args = {key: value for key, value in env.items() if isinstance(key, bytes)}
     body = env.get("body") or b""
-    if MARKER not in env:
+    if not ours:
         return _foreign(path, env, args, body)
     recorder = DatabaseRecorder()
     # hold(): the spooler's POSIX lock on this file dies if this process opens and closes
@@ -168,8 +167,20 @@ def _spooler_pids() -> list[int]:
     return [int(pid) for pid in uwsgi.spooler_pids() if pid]
 
 
-def _wake_spoolers() -> None:
-    for pid in _spooler_pids():
+def _spooler_pids_of(spool_dir: Path) -> list[int]:
+    """The pids of the spooler processes of ``spool_dir`` (each works in its directory);
+    every spooler where that cannot be told (a woken spooler of another directory only scans
+    it)."""
+    from .checks import running_spooler_dirs
+
+    running = running_spooler_dirs(uwsgi, wait=0)
+    wanted = os.path.realpath(spool_dir)
+    pids = [pid for pid, d in running.items() if os.path.realpath(d) == wanted]
+    return pids or _spooler_pids()
+
+
+def _wake_spoolers_of(spool_dir: Path) -> None:
+    for pid in _spooler_pids_of(spool_dir):
         with contextlib.suppress(ProcessLookupError):
             os.kill(pid, signal.SIGUSR1)
 
@@ -235,10 +246,12 @@ def mule() -> None:
     from .core.payload import MAX_BODY_SIZE
     from .jobs import publisher
     from .operations.retention import prune
+    from .queues import queue_dirs
     from .runtime.mule import MuleLoop
     from .spool import files
     from .spool.payloads import SpoolFireWriter
     from .spool.waker import Waker
+    from .spool.wakers import Wakers
     from .storage.entries import DatabaseEntrySource
     from .storage.ledger import DatabaseLedger
 
@@ -246,15 +259,27 @@ def mule() -> None:
     for connection in connections.all():
         connection.close()
     conf = get_settings()
-    files.ensure_dir(conf.spool_dir)
-    # uWSGI creates its --spooler directory mode 0750: job arguments are nobody else's.
-    _make_private(conf.spool_dir)
+    spool_dirs = [queue.spool_dir for queue in conf.local_queues if queue.spool_dir is not None]
+    for spool_dir in spool_dirs:
+        files.ensure_dir(spool_dir)
+        # uWSGI creates its --spooler directory mode 0750: job arguments are nobody else's.
+        _make_private(spool_dir)
     _make_private(conf.failed_dir)
     if conf.pending_store == "files":
         files.ensure_dir(conf.pending_dir)
         _make_private(conf.pending_dir)
-    waker = Waker(
-        conf.spool_dir, _wake_spoolers, failed_dir=conf.failed_dir, max_body=MAX_BODY_SIZE
+    # Each queue's directory wakes its own spoolers (looked up on each wake: the master
+    # respawns spoolers under new pids).
+    waker = Wakers(
+        [
+            Waker(
+                spool_dir,
+                functools.partial(_wake_spoolers_of, spool_dir),
+                failed_dir=conf.failed_dir,
+                max_body=MAX_BODY_SIZE,
+            )
+            for spool_dir in spool_dirs
+        ]
     )
     problems = _check()
     if problems is None:
@@ -264,7 +289,7 @@ def mule() -> None:
     beat = Beat(
         entries,
         ledger,
-        SpoolFireWriter(conf.spool_dir, fsync=conf.fsync),
+        SpoolFireWriter(conf.spool_dir, fsync=conf.fsync, dirs=queue_dirs(conf)),
         notify=waker.notify,
         # The entries stored in the database, added and changed while uWSGI runs.
         source=DatabaseEntrySource(entries, [p.entry for p in invalid if p.entry]),

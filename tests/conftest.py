@@ -7,6 +7,8 @@ from typing import Any
 
 import pytest
 
+from tests.settings import TEST_NGINX_TOKEN, TEST_REMOTE_KEY
+
 
 @pytest.fixture
 def loaded_periodic_only(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -27,7 +29,13 @@ def spool_dirs(tmp_path: Path, settings: Any) -> tuple[Path, Path]:
     spool = tmp_path / "spool"
     failed = tmp_path / "failed"
     spool.mkdir(mode=0o700)
-    settings.SPOOLCRON = {"SPOOL_DIR": str(spool), "FAILED_DIR": str(failed)}
+    settings.SPOOLCRON = {
+        "SPOOL_DIR": str(spool),
+        "FAILED_DIR": str(failed),
+        # tests.testapp.tasks accepts remote and nginx requests: the checks want their secrets.
+        "REMOTE_KEYS": [TEST_REMOTE_KEY],
+        "NGINX_TOKENS": [TEST_NGINX_TOKEN],
+    }
     return spool, failed
 
 

@@ -1,5 +1,6 @@
 """Django settings for the test suite (pytest-django reads them from setup.cfg)."""
 
+import json
 import os
 import tempfile
 from typing import Any
@@ -70,9 +71,14 @@ if os.environ.get("SPOOLCRON_TEST_PROCESS_DATABASE_URL"):
             "options": f"-c search_path={os.environ['SPOOLCRON_TEST_PG_SCHEMA']}"
         }
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+# Test-only secrets: tests.testapp.tasks has tasks that accept remote and nginx requests.
+TEST_REMOTE_KEY = "spoolcron-test-remote-key-1"
+TEST_NGINX_TOKEN = "spoolcron-test-nginx-token-1"
 SPOOLCRON: dict[str, object] = {
     "SPOOL_DIR": os.environ.get("SPOOLCRON_SPOOL_DIR")
     or os.path.join(tempfile.gettempdir(), "spoolcron-tests", "spool"),
+    "REMOTE_KEYS": [TEST_REMOTE_KEY],
+    "NGINX_TOKENS": [TEST_NGINX_TOKEN],
 }
 LOGGING = {
     "version": 1,
@@ -88,5 +94,8 @@ if os.environ.get("SPOOLCRON_PENDING_STORE"):
     SPOOLCRON["PENDING_STORE"] = os.environ["SPOOLCRON_PENDING_STORE"]
 if os.environ.get("SPOOLCRON_PENDING_LEASE"):
     SPOOLCRON["PENDING_LEASE"] = float(os.environ["SPOOLCRON_PENDING_LEASE"])
+if os.environ.get("SPOOLCRON_TEST_QUEUES"):
+    # tests/integration/test_queues_uwsgi.py: {"name": {"spool_dir": ..., "processes": N}}
+    SPOOLCRON["QUEUES"] = json.loads(os.environ["SPOOLCRON_TEST_QUEUES"])
 if os.environ.get("SPOOLCRON_TEST_MODULES"):
     SPOOLCRON["MODULES"] = os.environ["SPOOLCRON_TEST_MODULES"].split(",")

@@ -40,7 +40,8 @@ def test_failed_days(settings: Any) -> None:
             {"SPOOL_DIR": "/x", "SPOOL_DIRS": "/y"},
             "Unknown key 'SPOOL_DIRS' in the SPOOLCRON setting; valid keys are FAILED_DAYS, "
             "FAILED_DIR, FSYNC, HISTORY_DAYS, HORIZON, MAX_RETRY_DELAY, METRICS, MODULES, "
-            "ON_COMMIT, PENDING_DIR, PENDING_LEASE, PENDING_STORE, RETRY_BACKOFF, SPOOL_DIR.",
+            "NGINX_TOKENS, ON_COMMIT, PENDING_DIR, PENDING_LEASE, PENDING_STORE, QUEUES, "
+            "REMOTE_KEYS, REMOTE_TTL, RETRY_BACKOFF, SPOOL_DIR.",
             id="unknown_key",
         ),
         pytest.param(

@@ -216,7 +216,7 @@ class _Waker:
     def __init__(self) -> None:
         self.notified: list[tuple[str, float]] = []
 
-    def notify(self, name: str, due: float) -> None:
+    def notify(self, name: str, due: float, spool_dir: Path | None = None) -> None:
         self.notified.append((name, due))
 
     def step(self) -> float:

@@ -200,3 +200,27 @@ def test_the_stored_entries_example_runs(myapp: Path, capsys: pytest.CaptureFixt
     assert not DatabaseEntry.objects.exists()  # deleted at the end
     # The add and the new schedule each left a baseline: no fire from before them runs.
     assert list(FireClaim.objects.values_list("job_id", flat=True)) == ["", ""]
+
+
+def test_the_queues_example_is_valid_settings(settings: Any) -> None:
+    from spoolcron.conf import get_settings
+
+    namespace: dict[str, Any] = {}
+    exec(block_starting("# settings.py: the queues example"), namespace)
+    settings.SPOOLCRON = namespace["SPOOLCRON"]
+    conf = get_settings()
+    assert list(conf.queues) == ["default", "slow", "jobs"]
+    assert conf.queue("slow").processes == 4
+    assert conf.queue("jobs").address == "10.0.0.5:3031"
+
+
+def test_the_nginx_example_declares_an_opted_in_task() -> None:
+    from spoolcron.core import registry
+
+    namespace: dict[str, Any] = {"__name__": "myapp.mail"}
+    exec(block_starting("# myapp/mail.py: the nginx example"), namespace)
+    try:
+        assert namespace["send_mass_mail"].routing.nginx == {"group": "group"}
+    finally:
+        # Other tests' checks run without NGINX_TOKENS: they would warn about it.
+        registry._tasks.pop("myapp.mail.send_mass_mail", None)

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import collections
 import contextlib
+import json
 import os
 import signal
 import statistics
@@ -362,3 +363,30 @@ def test_reload_restarts_the_worker_on_code_change(
         message=f"a restart:\n{worker.log()}",
     )
     assert worker.stop() == 0
+
+
+def test_a_worker_per_queue_runs_that_queues_jobs(
+    worker_env: dict[str, str], runs: Runs, tmp_path: Path
+) -> None:
+    worker_env["SPOOLCRON_TEST_MODULES"] = ""
+    worker_env["SPOOLCRON_TEST_QUEUES"] = json.dumps(
+        {"slow": {"spool_dir": str(tmp_path / "slow")}}
+    )
+    django_shell(
+        worker_env,
+        "from tests.testapp import tasks\n"
+        "tasks.record.schedule(['in-slow'], queue='slow')\n"
+        "tasks.record.schedule(['in-default'])\n",
+    )
+    slow = once(worker_env, "--no-beat", "--queue", "slow")
+    assert slow.returncode == 0, slow.stderr
+    assert runs.labels() == ["in-slow"]
+    unknown = once(worker_env, "--no-beat", "--queue", "fast")
+    assert unknown.returncode == 1
+    assert (
+        "CommandError: Unknown local queue 'fast'; SPOOLCRON['QUEUES'] has 'default', 'slow' here."
+        in unknown.stderr
+    )
+    default = once(worker_env, "--no-beat")
+    assert default.returncode == 0, default.stderr
+    assert runs.labels() == ["in-slow", "in-default"]

@@ -127,13 +127,15 @@ def serve(
     beat: bool = False,
     start_timeout: float = 60.0,
     env: Mapping[str, str] | None = None,
+    socket: str | None = None,
 ) -> Iterator[Server]:
     """Run the benchmark project under uWSGI in *workdir*; always stopped on exit.
 
     ``beat=True`` declares the ``every second`` entry (schedules.py) for the mule's beat.
     ``env``: more settings for the project (settings.py), e.g. the pending store and a
     PostgreSQL database (already migrated: see project/postgres.py); without a database URL
-    a fresh SQLite file in *workdir* is migrated.
+    a fresh SQLite file in *workdir* is migrated. ``socket``: also listen on this uwsgi
+    socket, where other processes send remote jobs.
     """
     spool = files.ensure_dir(workdir / "spool")
     results = workdir / "results"
@@ -158,6 +160,7 @@ def serve(
         f"--spooler={spool}",
         "--import=spoolcron.uwsgi",
         "--mule=spoolcron.uwsgi:mule",
+        *([f"--socket={socket}"] if socket else []),
         env=process_env,
         cwd=REPO,
         log_path=workdir / "uwsgi.log",

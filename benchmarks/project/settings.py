@@ -51,9 +51,12 @@ if os.environ.get("SPOOLCRON_BENCH_DATABASE_URL"):
         os.environ.get("SPOOLCRON_BENCH_PG_APP", "spoolcron-bench"),
     )
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+# Signs and verifies the remote jobs of the benchmark (tasks.stamp_remote accepts them).
+REMOTE_KEY = "spoolcron-benchmarks-remote-key"
 SPOOLCRON: dict[str, object] = {
     "SPOOL_DIR": os.environ.get("SPOOLCRON_BENCH_SPOOL_DIR")
     or os.path.join(tempfile.gettempdir(), "spoolcron-bench", "spool"),
+    "REMOTE_KEYS": [REMOTE_KEY],
 }
 if os.environ.get("SPOOLCRON_BENCH_PENDING_STORE"):
     SPOOLCRON["PENDING_STORE"] = os.environ["SPOOLCRON_BENCH_PENDING_STORE"]

@@ -8,7 +8,7 @@ import time
 
 import spoolcron
 
-__all__ = ["stamp"]
+__all__ = ["stamp", "stamp_remote"]
 
 
 @spoolcron.task
@@ -22,3 +22,9 @@ def stamp(label: str) -> None:
     # One short append per run: O_APPEND keeps concurrent lines whole.
     with open(os.path.join(directory, "stamps.jsonl"), "a") as out:
         out.write(line + "\n")
+
+
+@spoolcron.task(remote=True)
+def stamp_remote(label: str) -> None:
+    """``stamp``, for jobs other processes send over the uwsgi protocol (a remote queue)."""
+    stamp(label)

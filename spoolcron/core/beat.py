@@ -48,7 +48,7 @@ from .entries import ResolvedEntry
 from .fires import count_fires, fire_job_id, recent_fires
 from .fires import next_fire as _next
 from .logging import Throttled, one_line
-from .payload import META_OVERLAP, META_PAUSE_AFTER_FAILURES, Payload
+from .payload import META_OVERLAP, META_PAUSE_AFTER_FAILURES, META_QUEUE, Payload
 from .protocols import EntryPause, EntrySource, FireWriter, Ledger
 from .reload import EntryReloading
 
@@ -370,6 +370,8 @@ class Beat(EntryReloading):
 
 def _meta(entry: ResolvedEntry) -> dict[str, object]:
     meta: dict[str, object] = {META_OVERLAP: entry.overlap}
+    if entry.queue:
+        meta[META_QUEUE] = entry.queue
     if entry.pause_after_failures is not None:
         meta[META_PAUSE_AFTER_FAILURES] = entry.pause_after_failures
     return meta

@@ -34,9 +34,10 @@ from django.utils.module_loading import module_has_submodule
 import schedules
 
 from ..conf import get_settings
-from ..exceptions import UnknownTask
+from ..exceptions import InvalidArguments, UnknownTask
 from .payload import first_unencodable
 from .registry import Task, resolve_task, task
+from .routing import check_queue_name
 
 __all__ = [
     "DATABASE",
@@ -79,6 +80,7 @@ class Entry:
     ``health`` unhealthy when the entry's last success is older than that (None: never).
     ``pause_after_failures`` pauses the entry on every host after that many of its fires in a
     row failed for good (None: never); a success starts the count again.
+    ``queue`` names the local queue its fires run in (default: its task's queue).
     """
 
     name: str
@@ -95,6 +97,7 @@ class Entry:
     jitter: float = 0.0
     alert_after: float | None = None
     pause_after_failures: int | None = None
+    queue: str | None = None
 
 
 def jitter_offset(name: str, fire_time: float, jitter: float) -> float:
@@ -126,6 +129,7 @@ class ResolvedEntry:
     jitter: float = 0.0
     alert_after: float | None = None
     pause_after_failures: int | None = None
+    queue: str | None = None
 
     @property
     def from_database(self) -> bool:
@@ -266,6 +270,10 @@ def _option_problem(entry: Entry) -> str | None:
         return f"pause_after_failures must be a whole number >= 1 or None, not {failures!r}."
     if not isinstance(entry.enabled, bool):
         return f"enabled must be True or False, not {entry.enabled!r}."
+    try:
+        check_queue_name("The entry", entry.queue)
+    except InvalidArguments:
+        return f"queue must be a queue name or None, not {entry.queue!r}."
     if isinstance(entry.args, str | bytes) or not isinstance(entry.args, Sequence):
         return f"args must be a list, not {entry.args!r}."
     if not isinstance(entry.kwargs, Mapping):
@@ -320,6 +328,7 @@ def resolve_entry(module: str, entry: Entry) -> ResolvedEntry | Problem:
         jitter=float(entry.jitter),
         alert_after=None if entry.alert_after is None else float(entry.alert_after),
         pause_after_failures=entry.pause_after_failures,
+        queue=entry.queue or resolved_task.routing.queue,
     )
 
 

@@ -11,6 +11,7 @@ import json
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
+from pathlib import Path
 from typing import Any
 
 from django.core.serializers.json import DjangoJSONEncoder
@@ -27,10 +28,12 @@ __all__ = [
     "META_MANUAL_RUN",
     "META_OVERLAP",
     "META_PAUSE_AFTER_FAILURES",
+    "META_QUEUE",
     "PREFIX",
     "Payload",
     "PayloadError",
     "check_arguments",
+    "directory_for",
     "due_of",
     "encode_body",
     "first_unencodable",
@@ -66,6 +69,10 @@ META_EXPIRES = "expires"
 """The Unix time after which the job, not started yet, is dropped (``schedule(expires=...)``);
 without it the task's ``expires`` option counts from the job's due time."""
 
+META_QUEUE = "queue"
+"""The queue a job runs in (``schedule(queue=...)``, the task's ``queue``); absent: the
+default queue."""
+
 FORMAT_VERSION = 1
 MAX_BODY_SIZE = 16 * 1024 * 1024
 """The largest payload body spoolcron writes or reads: uWSGI reads a whole spool file into the
@@ -100,6 +107,14 @@ def due_of(args: Mapping[bytes, bytes], at: float) -> float:
     return due if math.isfinite(due) else at
 
 
+def directory_for(payload: Payload, default: Path, dirs: Mapping[str, Path]) -> Path:
+    """The spool directory of the job's queue (``dirs``: each local queue's); ``default`` for
+    the default queue, or a queue this host does not know (its jobs then run here rather than
+    nowhere: the system checks name such queues)."""
+    queue = payload.queue
+    return default if queue is None else dirs.get(queue, default)
+
+
 def job_file_prefix(job_id: str) -> str:
     """The start of every spool file name of one job (one file per attempt)."""
     return f"{_NAME_PREFIX}{job_id}_"
@@ -130,6 +145,12 @@ class Payload:
     def pause_after_failures(self) -> int | None:
         value = self.meta.get(META_PAUSE_AFTER_FAILURES)
         return value if isinstance(value, int) and not isinstance(value, bool) else None
+
+    @property
+    def queue(self) -> str | None:
+        """The queue the job was routed to; None for the default queue."""
+        value = self.meta.get(META_QUEUE)
+        return value if isinstance(value, str) else None
 
     @property
     def history_entry(self) -> str:

@@ -154,10 +154,12 @@ class Recorder(Protocol):
 
 @dataclass(frozen=True)
 class Published:
-    """A job a pending store moved into the spool directory: its file name and due time."""
+    """A job a pending store moved into a spool directory: its file name, due time and that
+    directory (its queue's; None: the default queue's)."""
 
     file_name: str
     due: float
+    spool_dir: Path | None = None
 
 
 class PendingStore(Protocol):

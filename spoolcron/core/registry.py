@@ -9,23 +9,25 @@ they carry the backend's :class:`Execution`, the strategy that runs them.
 
 from __future__ import annotations
 
-import asyncio
 import inspect
 import math
 from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime, timedelta
-from typing import TYPE_CHECKING, Any, Generic, ParamSpec, Protocol, TypeVar, overload
+from typing import TYPE_CHECKING, Any, Generic, ParamSpec, TypeVar, overload
 
 from ..exceptions import InvalidArguments, SpoolcronImproperlyConfigured, UnknownTask
-from .payload import Payload
+from .execution import PLAIN, Execution
+from .routing import Routing
 
 if TYPE_CHECKING:
     from ..jobs import Job
 
 __all__ = [
+    "NO_ROUTING",
     "PLAIN",
     "Execution",
     "Task",
+    "all_tasks",
     "get_task",
     "install_enqueuer",
     "is_module_level",
@@ -40,46 +42,6 @@ R = TypeVar("R")
 
 _tasks: dict[str, Task[Any, Any]] = {}
 
-
-class Execution(Protocol):
-    """How the dispatcher runs a task: a plain call, or a Django task with its signals.
-
-    ``result`` is the recorder's record of the job (``Attempt.result``).
-    """
-
-    backend: str
-    queue_name: str
-    framework_task: Any
-
-    def run(self, task: Task[..., Any], payload: Payload, result: Any) -> object: ...
-
-    def finished(self, task: Task[..., Any], result: Any) -> None: ...
-
-
-class _Plain:
-    """A ``@spoolcron.task``: call the function (run a coroutine function to completion)."""
-
-    backend = ""
-    queue_name = ""
-    framework_task = None
-
-    def run(self, task: Task[..., Any], payload: Payload, result: Any) -> object:
-        value = task.func(*payload.args, **payload.kwargs)
-        if inspect.isawaitable(value):
-            # The spooler has no event loop of its own: run the coroutine to completion here.
-            awaitable = value
-
-            async def wait() -> object:
-                return await awaitable
-
-            return asyncio.run(wait())
-        return value
-
-    def finished(self, task: Task[..., Any], result: Any) -> None:
-        pass
-
-
-PLAIN: Execution = _Plain()
 
 _enqueue: Callable[..., Job] | None = None
 
@@ -99,6 +61,9 @@ def is_module_level(func: Any) -> bool:
     return callable(func) and "<locals>" not in getattr(func, "__qualname__", "<locals>")
 
 
+NO_ROUTING = Routing()
+
+
 class Task(Generic[P, R]):
     """A registered function and its options; calling it runs the function directly."""
 
@@ -112,6 +77,7 @@ class Task(Generic[P, R]):
         "retry_backoff",
         "retry_jitter",
         "retry_on",
+        "routing",
         "timeout",
     )
 
@@ -127,6 +93,7 @@ class Task(Generic[P, R]):
         timeout: float | timedelta | None = None,
         expires: float | timedelta | None = None,
         execution: Execution = PLAIN,
+        routing: Routing = NO_ROUTING,
     ) -> None:
         if isinstance(retries, bool) or not isinstance(retries, int) or retries < 0:
             raise InvalidArguments(
@@ -159,6 +126,7 @@ class Task(Generic[P, R]):
         self.timeout = _seconds(name, "timeout", timeout)
         self.expires = _seconds(name, "expires", expires)
         self.execution = execution
+        self.routing = routing
         self._signature: inspect.Signature | None = None
 
     def retries_on(self, exc: BaseException) -> bool:
@@ -206,6 +174,7 @@ class Task(Generic[P, R]):
         *,
         on_commit: bool | None = None,
         expires: datetime | timedelta | float | None = None,
+        queue: str | None = None,
     ) -> Job:
         """Enqueue one run of this task; see :func:`spoolcron.schedule`."""
         if _enqueue is None:
@@ -213,11 +182,13 @@ class Task(Generic[P, R]):
                 f"Cannot schedule task {self.name!r}: Django is not set up with 'spoolcron' "
                 "in INSTALLED_APPS."
             )
-        if expires is not None:
-            return _enqueue(
-                self, args, kwargs, run_after, meta, on_commit=on_commit, expires=expires
-            )
-        return _enqueue(self, args, kwargs, run_after, meta, on_commit=on_commit)
+        # Only the options given: an enqueuer swapped in by tests may not take them all.
+        options = {
+            key: value
+            for key, value in (("expires", expires), ("queue", queue))
+            if value is not None
+        }
+        return _enqueue(self, args, kwargs, run_after, meta, on_commit=on_commit, **options)
 
     def delay(self, *args: P.args, **kwargs: P.kwargs) -> Job:
         """Enqueue one run of this task as soon as possible with these arguments."""
@@ -236,6 +207,9 @@ def task(
     retry_jitter: float = 0.0,
     timeout: float | timedelta | None = None,
     expires: float | timedelta | None = None,
+    queue: str | None = None,
+    remote: bool = False,
+    nginx: Mapping[str, str] | None = None,
 ) -> Callable[[Callable[P, R]], Task[P, R]]: ...
 def task(
     func: Callable[P, R] | None = None,
@@ -248,6 +222,9 @@ def task(
     retry_jitter: float = 0.0,
     timeout: float | timedelta | None = None,
     expires: float | timedelta | None = None,
+    queue: str | None = None,
+    remote: bool = False,
+    nginx: Mapping[str, str] | None = None,
 ) -> Task[P, R] | Callable[[Callable[P, R]], Task[P, R]]:
     """Register a function (plain or ``async def``) as a task under its dotted name.
 
@@ -259,6 +236,10 @@ def task(
     interrupts an attempt that runs longer with :class:`~spoolcron.JobTimeout`, a failure
     like any other (retried unless ``retry_on`` leaves it out). ``expires`` (seconds) drops a
     job whose first attempt has not started that long after its due time.
+
+    ``queue`` names the queue its jobs go to (``SPOOLCRON["QUEUES"]``; default: the default
+    queue). ``remote=True`` lets a signed request from another uWSGI instance enqueue it;
+    ``nginx`` (nginx ``uwsgi_param`` name -> keyword argument) lets an nginx location do so.
     """
 
     def register(f: Callable[P, R]) -> Task[P, R]:
@@ -279,6 +260,7 @@ def task(
             retry_jitter=retry_jitter,
             timeout=timeout,
             expires=expires,
+            routing=Routing.of(task_name, f, queue=queue, remote=remote, nginx=nginx),
         )
         old = _tasks.get(task_name)
         if old is not None and _origin(old.func) != _origin(f):
@@ -335,6 +317,11 @@ def _exception_classes(
 
 def _origin(func: Callable[..., Any]) -> str:
     return f"{getattr(func, '__module__', '?')}.{getattr(func, '__qualname__', repr(func))}"
+
+
+def all_tasks() -> list[Task[Any, Any]]:
+    """Every registered task, by name."""
+    return [_tasks[name] for name in sorted(_tasks)]
 
 
 def get_task(name: str) -> Task[Any, Any]:

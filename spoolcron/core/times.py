@@ -3,12 +3,15 @@ storing (aware UTC with ``USE_TZ``, naive local time without it, as Django's bac
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+import math
+from datetime import UTC, datetime, timedelta
 
 from django.conf import settings
 from django.utils import timezone
 
-__all__ = ["aware", "from_db_datetime", "now", "to_db_datetime", "utc"]
+from ..exceptions import InvalidArguments
+
+__all__ = ["aware", "from_db_datetime", "now", "timestamp_of", "to_db_datetime", "utc"]
 
 
 def utc(timestamp: float) -> datetime:
@@ -40,3 +43,35 @@ def now() -> datetime:
 def aware(value: datetime) -> datetime:
     """A datetime read from the database as an aware one in UTC (naive ones are local time)."""
     return utc(from_db_datetime(value))
+
+
+def timestamp_of(run_after: datetime | timedelta | float | None, now: float) -> float:
+    """The Unix time of a ``run_after`` (default: ``now``); InvalidArguments if unusable.
+
+    Naive datetimes are local time, and refused while USE_TZ is on.
+    """
+    if run_after is None:
+        return now
+    if isinstance(run_after, datetime):
+        if timezone.is_naive(run_after):
+            if settings.USE_TZ:
+                raise InvalidArguments(
+                    f"run_after={run_after!r} is a naive datetime while USE_TZ is on; pass an "
+                    "aware one, e.g. timezone.now() + timedelta(minutes=5)."
+                )
+            run_after = timezone.make_aware(run_after)
+        value = run_after.timestamp()
+        if not math.isfinite(value):
+            raise InvalidArguments(f"run_after={run_after!r} is not a usable time.")
+        return value
+    if isinstance(run_after, timedelta):
+        return now + run_after.total_seconds()
+    if isinstance(run_after, int | float) and not isinstance(run_after, bool):
+        if not math.isfinite(run_after):
+            raise InvalidArguments(
+                f"run_after must be a finite number of seconds, not {run_after!r}."
+            )
+        return now + run_after
+    raise InvalidArguments(
+        f"run_after must be a datetime, a timedelta or a number of seconds, not {run_after!r}."
+    )

@@ -331,6 +331,13 @@ def add_subcommands(parser: CommandParser) -> None:
         "--no-beat", action="store_true", help="run jobs only; leave the fires to other beats"
     )
     sub.add_argument(
+        "--queue",
+        default="default",
+        metavar="NAME",
+        help="run the jobs of this local queue (SPOOLCRON['QUEUES']; default: the default "
+        "queue); start one worker per queue",
+    )
+    sub.add_argument(
         "--reload",
         action="store_true",
         help="restart when Python code changes (Django's autoreloader, as runserver; a "

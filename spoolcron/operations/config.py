@@ -8,7 +8,7 @@ from pathlib import Path
 
 from django.conf import settings
 
-from ..conf import get_settings
+from ..conf import DEFAULT_QUEUE, get_settings
 
 __all__ = ["uwsgi_config"]
 
@@ -52,6 +52,11 @@ def uwsgi_config(
     ]
     if socket:
         lines += ["; uwsgi protocol, behind a web server such as nginx", f"socket = {socket}"]
+        if conf.remote_keys or conf.nginx_tokens:
+            lines += [
+                "; spool requests from other hosts or nginx up to the protocol's 64 KiB",
+                "buffer-size = 65535",
+            ]
     elif http:
         lines += ["; where to listen for HTTP", f"http = {http}"]
     static_root = getattr(settings, "STATIC_ROOT", None)
@@ -63,7 +68,22 @@ def uwsgi_config(
         ]
     lines += [
         "; the same directory as SPOOLCRON['SPOOL_DIR']",
-        f"spooler = {conf.spool_dir.resolve()}",
+        *_spooler_lines(conf.queue(DEFAULT_QUEUE).processes, conf.spool_dir),
+    ]
+    for queue in conf.local_queues:
+        if queue.name != DEFAULT_QUEUE and queue.spool_dir is not None:
+            lines += [
+                f"; queue {queue.name!r} (SPOOLCRON['QUEUES'])",
+                *_spooler_lines(queue.processes, queue.spool_dir),
+            ]
+    remote = [queue for queue in conf.queues.values() if queue.is_remote]
+    for queue in remote:
+        where = f"its spooler {queue.spooler}" if queue.spooler else "its first spooler"
+        lines.append(
+            f"; queue {queue.name!r} is remote: {queue.address} runs {where}, spoolcron's "
+            "mule, and a uwsgi socket there"
+        )
+    lines += [
         '; no "managing request" lines from uWSGI for each job: spoolcron logs its own',
         "spooler-quiet = true",
         "; installs the spooler callable (it chains to uwsgidecorators' for files not ours);",
@@ -74,3 +94,12 @@ def uwsgi_config(
         f"mule = {Path(__file__).resolve().parent.parent / 'mule.py'}",
     ]
     return "\n".join(lines) + "\n"
+
+
+def _spooler_lines(processes: int, spool_dir: Path) -> list[str]:
+    """One ``spooler`` line per process: uWSGI starts a spooler process for each line, and
+    --spooler-processes would apply to every directory listed after it."""
+    lines = [f"spooler = {spool_dir.resolve()}"] * processes
+    if processes > 1:
+        lines.insert(0, f"; {processes} spooler processes: one line each")
+    return lines

@@ -31,6 +31,7 @@ from ..exceptions import PayloadError, UnknownTask
 from ..spool import files
 from ..spool.codec import SpoolFile
 from ..spool.payloads import read_payload
+from .admission import admit
 from .publish import Publisher
 from .timeout import call_with_timeout
 
@@ -200,7 +201,7 @@ def _dispatch(
     if not file.is_ours:
         return Result(Outcome.NOT_OURS)
     try:
-        payload = read_payload(file)
+        payload = admit(file, now=now())
     except PayloadError as exc:
         _quarantine(file.path, str(exc))
         return Result(Outcome.QUARANTINED, reason=str(exc))

@@ -15,6 +15,7 @@ from ..core.logging import Throttled
 from ..core.protocols import PendingStore
 from ..spool import heartbeat
 from ..spool.waker import Waker
+from ..spool.wakers import Wakers
 
 __all__ = ["MuleLoop"]
 
@@ -27,7 +28,7 @@ class MuleLoop:
     def __init__(
         self,
         beat: Beat,
-        waker: Waker,
+        waker: Waker | Wakers,
         *,
         spool_dir: Path,
         spooler_pids: Callable[[], list[int]],
@@ -103,7 +104,7 @@ class MuleLoop:
             while True:
                 published = self.store.publish_due(now + self.publish_lead)
                 for job in published:
-                    self.waker.notify(job.file_name, job.due)
+                    self.waker.notify(job.file_name, job.due, job.spool_dir)
                 self._published += len(published)
                 if len(published) < 1000:
                     break

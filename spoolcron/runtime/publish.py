@@ -6,10 +6,10 @@ instant. One place decides, for ``schedule()``, the Tasks backend and the dispat
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 
-from ..core.payload import Payload, encode_body
+from ..core.payload import Payload, directory_for, encode_body
 from ..core.protocols import PendingStore
 from ..spool import files
 from ..spool.payloads import write_payload
@@ -18,7 +18,10 @@ __all__ = ["Publisher"]
 
 
 class Publisher:
-    """Routes jobs by due time; ``store`` None keeps every job in the spool directory."""
+    """Routes jobs by due time; ``store`` None keeps every job in the spool directory.
+
+    A job of another local queue goes to that queue's directory (``dirs``, by queue name).
+    """
 
     def __init__(
         self,
@@ -28,8 +31,10 @@ class Publisher:
         horizon: float = 5.0,
         fsync: bool = False,
         clock: Callable[[], float] = time.time,
+        dirs: Mapping[str, Path] | None = None,
     ) -> None:
         self.spool_dir = spool_dir
+        self.dirs = dict(dirs or {})
         self.store = store
         self.horizon = horizon
         self.fsync = fsync
@@ -38,11 +43,12 @@ class Publisher:
     def to_spool(self, payload: Payload, body: bytes | None = None) -> Path:
         """Write the job's spool file now, creating the directory on first use like uWSGI's
         --spooler (mode 0700)."""
+        directory = directory_for(payload, self.spool_dir, self.dirs)
         try:
-            return write_payload(self.spool_dir, payload, body=body, fsync=self.fsync)
+            return write_payload(directory, payload, body=body, fsync=self.fsync)
         except FileNotFoundError:
-            files.ensure_dir(self.spool_dir)
-            return write_payload(self.spool_dir, payload, body=body, fsync=self.fsync)
+            files.ensure_dir(directory)
+            return write_payload(directory, payload, body=body, fsync=self.fsync)
 
     def publish(self, payload: Payload, body: bytes | None = None) -> None:
         """Put one job where it belongs (``body``: its encoded payload, if the caller has it)."""

@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ..core.payload import MARKER, PREFIX
+from ..core.remote import NGINX_TASK_ARG
 from ..exceptions import SpoolFileError
 
 __all__ = [
@@ -147,8 +148,9 @@ class SpoolFile:
 
     @property
     def is_ours(self) -> bool:
-        """Whether spoolcron wrote this file (as opposed to another ``uwsgi.spool()`` user)."""
-        return MARKER in self.args
+        """Whether the file is spoolcron's to run: spoolcron wrote it (here or on another
+        instance), or nginx sent it naming a task; not another ``uwsgi.spool()`` user's."""
+        return MARKER in self.args or NGINX_TASK_ARG in self.args
 
 
 def header_args_size(header: bytes) -> int:

@@ -5,10 +5,10 @@ from __future__ import annotations
 
 import errno
 import os
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from pathlib import Path
 
-from ..core.payload import Payload, encode_body, job_file_prefix, spool_at
+from ..core.payload import Payload, directory_for, encode_body, job_file_prefix, spool_at
 from ..exceptions import PayloadError, SpoolFileError, SpoolWriteError
 from . import files, locks
 from .codec import SpoolFile
@@ -100,18 +100,23 @@ def pending_payloads(directory: Path) -> Iterator[tuple[Path, Payload]]:
 
 
 class SpoolFireWriter:
-    """The beat's FireWriter: each fire an exclusive spool file in ``spool_dir``."""
+    """The beat's FireWriter: each fire an exclusive spool file in ``spool_dir``, or in its
+    queue's directory (``dirs``)."""
 
-    def __init__(self, spool_dir: Path, *, fsync: bool = False) -> None:
+    def __init__(
+        self, spool_dir: Path, *, fsync: bool = False, dirs: Mapping[str, Path] | None = None
+    ) -> None:
         self.spool_dir = spool_dir
         self.fsync = fsync
+        self.dirs = dict(dirs or {})
 
     def write(self, payload: Payload) -> Path:
+        directory = directory_for(payload, self.spool_dir, self.dirs)
         try:
-            return write_payload(self.spool_dir, payload, fsync=self.fsync, exclusive=True)
+            return write_payload(directory, payload, fsync=self.fsync, exclusive=True)
         except FileExistsError:
             # Written by an earlier attempt whose claim did not commit: it is this fire.
-            return self.spool_dir / payload.file_name
+            return directory / payload.file_name
 
     def discard(self, path: Path) -> None:
         locks.remove_if_unlocked(path)

@@ -2,6 +2,8 @@
 
 Layout: ``PENDING_DIR/<minute>/<spool file name>@<due in microseconds>``, one directory per
 minute of due time (the Unix time of the minute, zero-padded so names sort in time order).
+A job of another local queue is named ``<spool file name>@<due>=<queue>`` and published
+into that queue's directory, which must then be on the same file system too.
 Each file is the complete spool file, with its ``at``; publishing is a ``rename()`` into the
 spool directory under the plain spool file name, so the spooler never sees half a file and a
 job is published once whoever else renames at the same time (the loser gets
@@ -19,7 +21,7 @@ import contextlib
 import errno
 import os
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -29,10 +31,12 @@ from ..exceptions import SpoolWriteError
 from . import files
 from .payloads import payload_at
 
-__all__ = ["DUE_MARK", "FilePendingStore"]
+__all__ = ["DUE_MARK", "QUEUE_MARK", "FilePendingStore"]
 
 DUE_MARK = "@"
 """Separates the spool file name from the due time in a pending file's name."""
+QUEUE_MARK = "="
+"""Separates a job's queue (other than the default) from the spool file name."""
 _MINUTE = 60
 # A directory's mtime comes from the kernel's coarse clock: changes within one tick of each
 # other leave it the same. A listing is trusted only if it was taken this long after the
@@ -49,22 +53,25 @@ def _minute_name(due: float) -> str:
 
 
 def _pending_name(payload: Payload) -> str:
-    return f"{payload.file_name}{DUE_MARK}{round(payload.run_after * 1_000_000):017d}"
+    queue = f"{QUEUE_MARK}{payload.queue}" if payload.queue else ""
+    return f"{payload.file_name}{DUE_MARK}{round(payload.run_after * 1_000_000):017d}{queue}"
 
 
-def _split(name: str) -> tuple[str, float] | None:
-    """(spool file name, due) of a pending file's name; None for anything else."""
-    spool_name, mark, micros = name.rpartition(DUE_MARK)
+def _split(name: str) -> tuple[str, float, str | None] | None:
+    """(spool file name, due, queue) of a pending file's name; None for anything else."""
+    spool_name, mark, rest = name.rpartition(DUE_MARK)
+    micros, _, queue = rest.partition(QUEUE_MARK)
     if not mark or not micros.isdigit() or not spool_name.startswith(PREFIX):
         return None
-    return spool_name, int(micros) / 1_000_000
+    return spool_name, int(micros) / 1_000_000, queue or None
 
 
 @dataclass
 class _Listing:
     mtime_ns: int
     listed_at: float
-    entries: list[tuple[float, str, str]] = field(default_factory=list)  # (due, name, spool name)
+    # (due, name, spool name, queue)
+    entries: list[tuple[float, str, str, str | None]] = field(default_factory=list)
 
 
 class FilePendingStore:
@@ -72,9 +79,17 @@ class FilePendingStore:
 
     name = "files"
 
-    def __init__(self, pending_dir: Path, spool_dir: Path, *, fsync: bool = False) -> None:
+    def __init__(
+        self,
+        pending_dir: Path,
+        spool_dir: Path,
+        *,
+        fsync: bool = False,
+        dirs: Mapping[str, Path] | None = None,
+    ) -> None:
         self.pending_dir = pending_dir
         self.spool_dir = spool_dir
+        self.dirs = dict(dirs or {})  # each other local queue's spool directory
         self.fsync = fsync
         self._top_mtime_ns = -1
         self._top_listed_at = 0.0
@@ -136,7 +151,7 @@ class FilePendingStore:
         for gone in set(self._listings) - set(self._minutes):
             del self._listings[gone]
 
-    def _listing(self, minute: str) -> list[tuple[float, str, str]]:
+    def _listing(self, minute: str) -> list[tuple[float, str, str, str | None]]:
         directory = self.pending_dir / minute
         try:
             mtime_ns = os.stat(directory).st_mtime_ns
@@ -152,7 +167,7 @@ class FilePendingStore:
             for entry in found:
                 split = _split(entry.name)
                 if split is not None:
-                    entries.append((split[1], entry.name, split[0]))
+                    entries.append((split[1], entry.name, split[0], split[2]))
         entries.sort()
         self._listings[minute] = _Listing(mtime_ns, listed_at, entries)
         return entries
@@ -179,23 +194,25 @@ class FilePendingStore:
         for minute in list(self._minutes):
             if int(minute) > until or len(published) >= limit:
                 break
-            for due, name, spool_name in self._listing(minute):
+            for due, name, spool_name, queue in self._listing(minute):
                 if due > until or len(published) >= limit:
                     break
-                if self._move(self.pending_dir / minute / name, spool_name):
-                    published.append(Published(spool_name, due))
+                # A queue this host no longer has: its jobs run in the default one.
+                target = self.spool_dir if queue is None else self.dirs.get(queue, self.spool_dir)
+                if self._move(self.pending_dir / minute / name, target, spool_name):
+                    published.append(Published(spool_name, due, target))
         return published
 
-    def _move(self, source: Path, spool_name: str) -> bool:
-        """Rename ``source`` into the spool directory; False if another process took it."""
+    def _move(self, source: Path, spool_dir: Path, spool_name: str) -> bool:
+        """Rename ``source`` into ``spool_dir``; False if another process took it."""
         try:
-            os.rename(source, self.spool_dir / spool_name)
+            os.rename(source, spool_dir / spool_name)
         except FileNotFoundError:
             if not source.exists():
                 return False  # published or cancelled by another process meanwhile
-            files.ensure_dir(self.spool_dir)  # the spool directory itself was missing
+            files.ensure_dir(spool_dir)  # the spool directory itself was missing
             try:
-                os.rename(source, self.spool_dir / spool_name)
+                os.rename(source, spool_dir / spool_name)
             except FileNotFoundError:
                 return False
         return True
@@ -205,7 +222,7 @@ class FilePendingStore:
     def _all(self) -> Iterator[tuple[float, Path]]:
         self._refresh_minutes()
         for minute in self._minutes:
-            for due, name, _ in self._listing(minute):
+            for due, name, _, _ in self._listing(minute):
                 yield due, self.pending_dir / minute / name
 
     def _paths_of(self, job_id: str, due: float | None) -> list[Path]:

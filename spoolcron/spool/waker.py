@@ -162,6 +162,11 @@ class Waker:
         self._waited = False
 
     @property
+    def watch_fd(self) -> int | None:
+        """The inotify descriptor that becomes readable when a file appears; None: polled."""
+        return None if self._watch is None else self._watch.fileno()
+
+    @property
     def watching(self) -> bool:
         """Whether inotify tells the waker about new files (else it polls)."""
         return self._watch is not None
@@ -179,9 +184,10 @@ class Waker:
         else:
             self._watch.wait(timeout)
 
-    def notify(self, name: str, due: float) -> None:
-        """Tell the waker about a file this process wrote, without waiting for a scan."""
-        if name in self._known:
+    def notify(self, name: str, due: float, spool_dir: Path | None = None) -> None:
+        """Tell the waker about a file this process wrote, without waiting for a scan
+        (``spool_dir``: the file's directory, when it may be another waker's)."""
+        if name in self._known or (spool_dir is not None and spool_dir != self.spool_dir):
             return
         try:
             mtime = os.stat(self.spool_dir / name).st_mtime_ns / 1e9

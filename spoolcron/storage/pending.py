@@ -38,7 +38,7 @@ import os
 import socket
 import time
 import uuid
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Protocol
 
@@ -46,7 +46,7 @@ from django.db import DatabaseError, connections, transaction
 from django.db.models import Min, Q, QuerySet
 
 from ..core.logging import Throttled
-from ..core.payload import Payload, job_file_prefix
+from ..core.payload import Payload, directory_for, job_file_prefix
 from ..core.protocols import Published
 from ..exceptions import JobRunning, PayloadError
 from .bulk import COLUMNS as _COLUMNS
@@ -101,8 +101,10 @@ class DatabasePendingStore:
         using: str = "default",
         host: str | None = None,
         clock: Callable[[], float] = time.time,
+        dirs: Mapping[str, Path] | None = None,
     ) -> None:
         self.spool_dir = spool_dir
+        self.dirs = dict(dirs or {})  # each other local queue's spool directory
         self.write = write
         self.fsync = fsync
         self.lease = lease
@@ -191,7 +193,8 @@ class DatabasePendingStore:
                 failed.append(job_id)
                 self._write_failed(job_id, exc, now)
                 continue
-            published.append(Published(payload.file_name, due))
+            directory = directory_for(payload, self.spool_dir, self.dirs)
+            published.append(Published(payload.file_name, due, directory))
         if failed:
             self._release(failed, self.identity, hold_until=now + WRITE_RETRY)
         elif published and self._write_failures:
@@ -234,12 +237,13 @@ class DatabasePendingStore:
         return rows
 
     def _write(self, payload: Payload, body: bytes) -> None:
+        directory = directory_for(payload, self.spool_dir, self.dirs)
         try:
-            self.write(self.spool_dir, payload, body=body, fsync=self.fsync)
+            self.write(directory, payload, body=body, fsync=self.fsync)
         except FileNotFoundError:
             # The spool directory itself is missing: create it like uWSGI's --spooler would.
-            os.makedirs(self.spool_dir, mode=0o700, exist_ok=True)
-            self.write(self.spool_dir, payload, body=body, fsync=self.fsync)
+            os.makedirs(directory, mode=0o700, exist_ok=True)
+            self.write(directory, payload, body=body, fsync=self.fsync)
 
     def _write_failed(self, job_id: str, exc: Exception, now: float) -> None:
         self._write_failures += 1
@@ -336,12 +340,15 @@ class DatabasePendingStore:
             )
 
     def _job_prefixes(self) -> set[str]:
-        """``job_file_prefix()`` of every job with a file in the spool directory."""
-        try:
-            with os.scandir(self.spool_dir) as entries:
-                return {entry.name.rpartition("_")[0] + "_" for entry in entries}
-        except FileNotFoundError:
-            return set()
+        """``job_file_prefix()`` of every job with a file in a spool directory of this host."""
+        prefixes: set[str] = set()
+        for directory in (self.spool_dir, *self.dirs.values()):
+            try:
+                with os.scandir(directory) as entries:
+                    prefixes.update(entry.name.rpartition("_")[0] + "_" for entry in entries)
+            except FileNotFoundError:
+                pass
+        return prefixes
 
     def settled(self, job_id: str) -> None:
         try:

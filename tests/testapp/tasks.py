@@ -97,3 +97,16 @@ def oversleeps(label: str, seconds: float = 10) -> None:
 
 # Django's @task functions are found by the same autodiscovery of tasks modules.
 from . import framework_tasks  # noqa: E402, F401
+
+
+@spoolcron.task(remote=True)
+def remote_record(label: str) -> str:
+    """Accepts signed requests from other uWSGI instances; records where it ran."""
+    _record("remote_record", label=label, spool=os.environ.get("SPOOLCRON_SPOOL_DIR", ""))
+    return label
+
+
+@spoolcron.task(nginx={"group": "group", "subject": "subject"})
+def mass_mail(group: str, subject: str = "") -> None:
+    """Enqueued by nginx (the uWSGI docs' /sendmassmail example): records its arguments."""
+    _record("mass_mail", group=group, subject=subject)

@@ -281,6 +281,7 @@ class Command(EntryCommands, BaseCommand):
     def _run_worker(self, options: dict[str, Any], stop: threading.Event) -> None:
         from spoolcron.core.entries import collect
         from spoolcron.core.payload import MAX_BODY_SIZE
+        from spoolcron.queues import queue_dirs
         from spoolcron.runtime.worker import Worker
         from spoolcron.spool import files
         from spoolcron.spool.payloads import SpoolFireWriter
@@ -288,17 +289,25 @@ class Command(EntryCommands, BaseCommand):
         from spoolcron.storage.ledger import DatabaseLedger
 
         conf = get_settings()
-        files.ensure_dir(conf.spool_dir)
+        queue = conf.queues.get(options["queue"])
+        if queue is None or queue.spool_dir is None:
+            local = [q.name for q in conf.local_queues]
+            raise CommandError(
+                f"Unknown local queue {options['queue']!r}; SPOOLCRON['QUEUES'] has "
+                f"{', '.join(map(repr, local))} here."
+            )
+        spool_dir = queue.spool_dir
+        files.ensure_dir(spool_dir)
         self.check(tags=["spoolcron"])
         entries, invalid = collect()
         ledger = DatabaseLedger()
         worker = Worker(
             entries,
             ledger,
-            SpoolFireWriter(conf.spool_dir, fsync=conf.fsync),
+            SpoolFireWriter(conf.spool_dir, fsync=conf.fsync, dirs=queue_dirs(conf)),
             DatabaseRecorder(),
             publisher(),
-            spool_dir=conf.spool_dir,
+            spool_dir=spool_dir,
             failed_dir=conf.failed_dir,
             max_body=MAX_BODY_SIZE,
             beat=not options["no_beat"],
@@ -313,7 +322,8 @@ class Command(EntryCommands, BaseCommand):
             report = worker.run_once()
         else:
             self.stdout.write(
-                f"spoolcron worker pid {os.getpid()}: spool dir {conf.spool_dir}, "
+                f"spoolcron worker pid {os.getpid()}: queue {queue.name!r}, spool dir "
+                f"{spool_dir}, "
                 f"beat {'off' if options['no_beat'] else 'on'} ({len(worker.entries)} entries). "
                 "Ctrl-C stops it after the running job."
             )

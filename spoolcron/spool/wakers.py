@@ -1,0 +1,53 @@
+"""Several queues' spool directories woken together: one Waker per directory, each waking
+the spooler processes of its own directory, stepped and waited on as one."""
+
+from __future__ import annotations
+
+import select
+import time
+from collections.abc import Sequence
+from pathlib import Path
+
+from .waker import Waker
+
+__all__ = ["Wakers"]
+
+
+class Wakers:
+    """The Waker interface the mule uses (``step``, ``notify``, ``wait``) over many."""
+
+    def __init__(self, wakers: Sequence[Waker]) -> None:
+        if not wakers:
+            raise ValueError("Wakers needs at least one Waker.")
+        self.wakers = list(wakers)
+
+    def step(self) -> float:
+        return min(waker.step() for waker in self.wakers)
+
+    def notify(self, name: str, due: float, spool_dir: Path | None = None) -> None:
+        """Tell the waker of ``spool_dir`` (None: any that has the file) about a new file."""
+        for waker in self.wakers:
+            if spool_dir is None or waker.spool_dir == spool_dir:
+                waker.notify(name, due)
+
+    def wait(self, timeout: float) -> None:
+        """Sleep ``timeout`` seconds, or less if a file appears in any of the directories."""
+        if len(self.wakers) == 1:
+            self.wakers[0].wait(timeout)
+            return
+        for waker in self.wakers:
+            waker.wait(0.0)  # marks each as waited on (see Waker.step), returns at once
+        fds = [fd for waker in self.wakers if (fd := waker.watch_fd) is not None]
+        if len(fds) < len(self.wakers):
+            # A polled directory: its step() asked for at most poll_interval anyway.
+            time.sleep(max(0.0, timeout))
+        else:
+            select.select(fds, [], [], max(0.0, timeout))
+
+    @property
+    def wakes(self) -> int:
+        return sum(waker.wakes for waker in self.wakers)
+
+    def close(self) -> None:
+        for waker in self.wakers:
+            waker.close()
