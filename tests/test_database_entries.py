@@ -397,3 +397,31 @@ def test_upcoming_marks_the_runs_of_stored_entries(valid: Path) -> None:
     assert out.splitlines()[1].endswith("  periodic")
     data = json.loads(command("upcoming", "--entry", "stored", "--json")[0])
     assert {run["origin"] for run in data["runs"]} == {"database"}
+
+
+@freeze_time(NOW)
+def test_a_one_shot_in_the_past_is_saved_but_said_to_never_fire(valid: Path) -> None:
+    out, _ = command(
+        "entry-add", "once", "--task", RECORD, "--schedule", "once at 2026-01-01 10:00"
+    )
+    assert out.splitlines() == [
+        f"Added database entry 'once': {RECORD} once at 2026-01-01 10:00 (UTC).",
+        "Its schedule has no fire time after now (a one-shot in the past): it never fires.",
+    ]
+
+
+@pytest.mark.django_db(transaction=True)
+def test_the_testing_helper_runs_stored_entries_too(valid: Path) -> None:
+    from datetime import UTC, datetime, timedelta
+
+    from spoolcron.testing import run_due
+
+    start = datetime(2026, 11, 23, 12, 0, 7, tzinfo=UTC)
+    with freeze_time(start):  # its baseline: added then
+        operations.add_entry("stored", task=RECORD, schedule="every minute", args=["stored"])
+    run_due(now=start, entries=["stored"])
+    ran = run_due(now=start + timedelta(minutes=2), entries=["stored"])
+    assert [(r.outcome.value, r.payload.entry if r.payload else None) for r in ran] == [
+        ("succeeded", "stored"),
+        ("succeeded", "stored"),
+    ]

@@ -147,6 +147,8 @@ class DatabaseEntryAdmin(_ModelAdmin):
         entry = operations.save_stored(obj, by=f"{request.user.get_username()} (admin)")
         fires = operations.next_fires(entry, NEXT_FIRES) if entry.enabled else []
         when = "; next fires: " + ", ".join(_local(f) for f in fires) if fires else ""
+        if entry.enabled and not fires:
+            when = "; it has no fire time after now (a one-shot in the past): it never fires"
         state = "" if entry.enabled else " (disabled: it does not fire)"
         self.message_user(
             request,

@@ -96,6 +96,12 @@ class EntryCommands:
             f"{entry.schedule.describe()}{state}."
         )
         fires = operations.next_fires(entry, 5) if entry.enabled else []
+        if entry.enabled and not fires:
+            # What the check W006 says of a declared entry: valid, but it never fires.
+            self.out.stdout.write(
+                "Its schedule has no fire time after now (a one-shot in the past): it never fires.",
+                self.out.style.WARNING,
+            )
         if fires:
             self.out.stdout.write("Next fires:")
         for fire in fires:
