@@ -10,6 +10,7 @@ from django.core.exceptions import ImproperlyConfigured
 __all__ = [
     "BadWhen",
     "InvalidArguments",
+    "InvalidEntry",
     "JobNotFound",
     "JobNotSucceeded",
     "JobRunning",
@@ -60,6 +61,15 @@ class BadWhen(SpoolcronError, ValueError):
 
 class InvalidArguments(SpoolcronError, ValueError):
     """Arguments or options a job cannot be enqueued with."""
+
+
+class InvalidEntry(InvalidArguments):
+    """A database entry that cannot be saved: ``field`` names the value at fault (None: the
+    entry as a whole), the message says why in one sentence."""
+
+    def __init__(self, message: str, field: str | None = None) -> None:
+        super().__init__(message)
+        self.field = field
 
 
 class SpoolFileError(SpoolcronError, ValueError):

@@ -1,6 +1,7 @@
 """Where Django finds spoolcron's models; they live in spoolcron.storage.models."""
 
 from .storage.models import (
+    DatabaseEntry,
     EntryState,
     FailedJob,
     FireClaim,
@@ -12,6 +13,7 @@ from .storage.models import (
 )
 
 __all__ = [
+    "DatabaseEntry",
     "EntryState",
     "FailedJob",
     "FireClaim",

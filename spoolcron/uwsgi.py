@@ -249,6 +249,7 @@ def mule() -> None:
     from .spool.payloads import SpoolFireWriter
     from .spool.waker import Waker
     from .spool.wakers import Wakers
+    from .storage.entries import DatabaseEntrySource
     from .storage.ledger import DatabaseLedger
 
     # Inherited from the master across fork: never share them.
@@ -280,13 +281,15 @@ def mule() -> None:
     problems = _check()
     if problems is None:
         return
-    entries, _ = collect()
+    entries, invalid = collect()
     ledger = DatabaseLedger()
     beat = Beat(
         entries,
         ledger,
         SpoolFireWriter(conf.spool_dir, fsync=conf.fsync, dirs=queue_dirs(conf)),
         notify=waker.notify,
+        # The entries stored in the database, added and changed while uWSGI runs.
+        source=DatabaseEntrySource(entries, [p.entry for p in invalid if p.entry]),
     )
     MuleLoop(
         beat,

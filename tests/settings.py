@@ -7,6 +7,8 @@ from typing import Any
 
 SECRET_KEY = "spoolcron-tests"
 DEBUG = False
+# The integration tests browse the admin served by uWSGI (test_database_entries_uwsgi.py).
+ALLOWED_HOSTS = ["127.0.0.1", "localhost"]
 USE_TZ = True
 TIME_ZONE = "UTC"
 if os.environ.get("SPOOLCRON_TEST_USE_TZ") == "0":

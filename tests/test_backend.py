@@ -36,7 +36,7 @@ from spoolcron._tasks_compat import (
 )
 from spoolcron.backends import SpoolerBackend
 from spoolcron.checks import ServerOptions
-from spoolcron.core.entries import Entry, _resolve
+from spoolcron.core.entries import Entry, resolve_entry
 from spoolcron.core.payload import Payload
 from spoolcron.core.registry import resolve_task
 from spoolcron.exceptions import InvalidArguments
@@ -431,7 +431,7 @@ def test_check_needs_spoolcron_installed(spool_dir: Path) -> None:
 def test_a_django_task_in_a_periodic_entry(
     spool_dir: Path, runs: Runs, signals: list[tuple[str, type[Any], str, str]]
 ) -> None:
-    resolved = _resolve("tests.x", Entry("tick", framework_tasks.tick, "every 5 seconds"))
+    resolved = resolve_entry("tests.x", Entry("tick", framework_tasks.tick, "every 5 seconds"))
     assert not isinstance(resolved, Exception)
     assert hasattr(resolved, "task")
     assert resolved.task is resolve_task(framework_tasks.tick)
@@ -468,7 +468,7 @@ def test_an_entry_naming_a_django_task_of_another_backend(spool_dir: Path) -> No
     }
     with override_settings(TASKS=tasks):
         elsewhere = Task(func=plain, backend="immediate")
-        problem = _resolve("tests.x", Entry("elsewhere", elsewhere, "every 5 seconds"))
+        problem = resolve_entry("tests.x", Entry("elsewhere", elsewhere, "every 5 seconds"))
         with pytest.raises(InvalidArguments):
             resolve_task(elsewhere)
     assert (problem.id, problem.message) == (  # type: ignore[union-attr]

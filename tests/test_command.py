@@ -120,6 +120,7 @@ def test_upcoming_json(valid: tuple[Path, Path]) -> None:
             "attempt": 1,
             "paused": False,
             "note": "",
+            "origin": "module",
         },
         {
             "when": "2026-11-23T12:00:15+00:00",
@@ -135,6 +136,7 @@ def test_upcoming_json(valid: tuple[Path, Path]) -> None:
             "attempt": 1,
             "paused": False,
             "note": "",
+            "origin": "module",
         },
     ]
 
@@ -237,6 +239,8 @@ def test_entries_with_last_fire_next_fire_and_last_outcome(valid: tuple[Path, Pa
         "paused_until": None,
         "last_success": None,
         "overdue": False,
+        "pause_after_failures": None,
+        "origin": "module",
     }
     assert by_name["sunday-report"]["next_fire"] == "2026-11-29T16:03:00+00:00"
     assert by_name["sunday-report"]["last_outcome"] is None
@@ -849,8 +853,8 @@ def manage(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
             ["bogus"],
             "__main__.py spoolcron: error: argument SUBCOMMAND: invalid choice: 'bogus' "
             "(choose from 'upcoming', 'entries', 'jobs', 'cancel', 'retry', 'delete', 'purge', "
-            "'run', 'pause', 'resume', 'backfill', 'run-due', 'health', 'uwsgi-config', "
-            "'worker') (see --help)",
+            "'run', 'pause', 'resume', 'backfill', 'entry-add', 'entry-edit', 'entry-delete', "
+            "'run-due', 'health', 'uwsgi-config', 'worker') (see --help)",
         ),
         (
             ["cancel"],

@@ -14,7 +14,7 @@ from django.core.management import call_command
 from django.core.management.base import CommandError
 from freezegun import freeze_time
 
-from spoolcron.core.entries import Entry, _resolve
+from spoolcron.core.entries import Entry, resolve_entry
 from spoolcron.core.protocols import EntryPause
 from spoolcron.models import EntryState, FireClaim, Run
 from spoolcron.spool import files
@@ -239,10 +239,28 @@ def test_backfill_errors(control: Path) -> None:
         ({"jitter": "5"}, "jitter must be a number of seconds >= 0, not '5'."),
         ({"alert_after": 0}, "alert_after must be a number of seconds > 0 or None, not 0."),
         ({"alert_after": True}, "alert_after must be a number of seconds > 0 or None, not True."),
+        (
+            {"pause_after_failures": 0},
+            "pause_after_failures must be a whole number >= 1 or None, not 0.",
+        ),
+        (
+            {"pause_after_failures": -2},
+            "pause_after_failures must be a whole number >= 1 or None, not -2.",
+        ),
+        (
+            {"pause_after_failures": 1.5},
+            "pause_after_failures must be a whole number >= 1 or None, not 1.5.",
+        ),
+        (
+            {"pause_after_failures": True},
+            "pause_after_failures must be a whole number >= 1 or None, not True.",
+        ),
     ],
 )
 def test_bad_new_options_are_e004(options: dict[str, Any], message: str) -> None:
-    problem = _resolve("m", Entry("e", "tests.testapp.tasks.record", "every minute", **options))
+    problem = resolve_entry(
+        "m", Entry("e", "tests.testapp.tasks.record", "every minute", **options)
+    )
     assert (problem.id, problem.message) == ("spoolcron.E004", message)  # type: ignore[union-attr]
 
 

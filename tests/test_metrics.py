@@ -288,7 +288,7 @@ def test_an_entrys_alert_after_is_a_gauge(spool_dir: Path, monkeypatch: pytest.M
 
     declared, problems = core_entries.collect()
     watched = [replace(declared[0], alert_after=7200.0)]
-    monkeypatch.setattr(metrics, "collect", lambda: (watched, problems))
+    monkeypatch.setattr(metrics, "all_entries", lambda: (watched, problems))
     found = scraped()
     assert found["spoolcron_entry_alert_after_seconds"] == {(("entry", declared[0].name),): 7200.0}
     # The events of this process are in the same exposition.

@@ -188,6 +188,20 @@ def test_the_installing_logging_shows_the_job_lines(capsys: pytest.CaptureFixtur
         logger.propagate = saved[2]
 
 
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.usefixtures("loaded_periodic_only")  # its @periodic entry goes with the test
+def test_the_stored_entries_example_runs(myapp: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from spoolcron.models import DatabaseEntry, FireClaim
+
+    importlib.import_module("myapp.tasks")  # registers the tasks, as the app config would
+    [example] = [b for b in python_blocks() if b.startswith("# stored entries from Python")]
+    exec(compile(example, "README.rst", "exec"), {})
+    assert capsys.readouterr().out.startswith("every 10 minutes (UTC) [")
+    assert not DatabaseEntry.objects.exists()  # deleted at the end
+    # The add and the new schedule each left a baseline: no fire from before them runs.
+    assert list(FireClaim.objects.values_list("job_id", flat=True)) == ["", ""]
+
+
 def test_the_queues_example_is_valid_settings(settings: Any) -> None:
     from spoolcron.conf import get_settings
 

@@ -1,4 +1,5 @@
-"""spoolcron in the stock Django admin: entries, pending and failed jobs, runs, job results.
+"""spoolcron in the stock Django admin: entries (declared and stored in the database), pending
+and failed jobs, runs, job results.
 
 Importing the package (Django's admin autodiscovery does) registers every page with
 ``django.contrib.admin.site``.
@@ -7,5 +8,13 @@ Importing the package (Django's admin autodiscovery does) registers every page w
 from .history import RunAdmin
 from .pages import FailedJobAdmin, PendingJobAdmin, PeriodicEntryAdmin
 from .results import JobResultAdmin
+from .stored import DatabaseEntryAdmin
 
-__all__ = ["FailedJobAdmin", "JobResultAdmin", "PendingJobAdmin", "PeriodicEntryAdmin", "RunAdmin"]
+__all__ = [
+    "DatabaseEntryAdmin",
+    "FailedJobAdmin",
+    "JobResultAdmin",
+    "PendingJobAdmin",
+    "PeriodicEntryAdmin",
+    "RunAdmin",
+]

@@ -199,6 +199,16 @@ def _runs_url(entry: str) -> str | None:
         return None
 
 
+def _stored_url(request: HttpRequest) -> str | None:
+    """The database entries' page, for a user who may change them."""
+    if not request.user.has_perm("spoolcron.change_databaseentry"):
+        return None
+    try:
+        return reverse("admin:spoolcron_databaseentry_changelist")
+    except NoReverseMatch:
+        return None
+
+
 @admin.register(PeriodicEntry)
 class PeriodicEntryAdmin(_PageAdmin):
     change_list_template = "admin/spoolcron/entries.html"
@@ -225,6 +235,7 @@ class PeriodicEntryAdmin(_PageAdmin):
         ]
         context = self.paginate(request, found)
         page: Page[operations.EntryInfo] = context["page"]
+        stored_url = _stored_url(request)
         context["rows"] = [
             {
                 "entry": e,
@@ -232,9 +243,15 @@ class PeriodicEntryAdmin(_PageAdmin):
                 "last_fire": When.of(e.last_fire, now),
                 "last_run": When.of(e.last_run, now),
                 "runs_url": _runs_url(e.name),
+                "edit_url": (
+                    f"{stored_url}?{urlencode({'q': e.name})}"
+                    if stored_url and e.origin == "database"
+                    else None
+                ),
             }
             for e in page.object_list
         ]
+        context["database_entries_url"] = stored_url
         context["problems"] = report.problems
         context["ledger_error"] = report.ledger_error
         context["declared"] = len(report.entries)

@@ -26,82 +26,38 @@ paused (the same fires on every host: the ledger claims each once), one without 
 
 An entry's ``jitter`` delays each fire by a deterministic offset (``ResolvedEntry.due``):
 the spool file is due at the delayed instant, the ledger claims the undelayed fire time.
+
+Entries stored in the database change while the beat runs: given an ``EntrySource``, the beat
+reads its ``version()`` at the same pace as the pause states and, when it changed, the
+entries, which replace its own (``replace_entries``): a new entry or an edited schedule fires
+from its next fire after now (never a past one), a removed entry stops.
 """
 
 from __future__ import annotations
 
-import collections
-import hashlib
 import heapq
 import itertools
 import logging
-import re
 import time
 from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 
-import schedules
-
 from . import signals
 from .entries import ResolvedEntry
+from .fires import count_fires, fire_job_id, recent_fires
+from .fires import next_fire as _next
 from .logging import Throttled, one_line
-from .payload import META_OVERLAP, META_QUEUE, Payload
-from .protocols import EntryPause, FireWriter, Ledger
+from .payload import META_OVERLAP, META_PAUSE_AFTER_FAILURES, META_QUEUE, Payload
+from .protocols import EntryPause, EntrySource, FireWriter, Ledger
+from .reload import EntryReloading
 
 __all__ = ["Beat", "Ledger", "count_fires", "fire_job_id", "recent_fires"]
 
 logger = logging.getLogger("spoolcron.beat")
 
 
-def fire_job_id(entry: str, fire_time: float) -> str:
-    """The job id of one fire: the same in every process, so two writers collide."""
-    slug = re.sub(r"[^A-Za-z0-9.-]+", "-", entry)[:48].strip("-") or "entry"
-    digest = hashlib.sha1(entry.encode(), usedforsecurity=False).hexdigest()[:8]
-    return f"{slug}-{digest}-{round(fire_time * 1000)}"
-
-
-def _next(schedule: schedules.Schedule, after: float) -> float | None:
-    fire = schedule.next_after(datetime.fromtimestamp(after, UTC))
-    return None if fire is None else fire.timestamp()
-
-
-def recent_fires(
-    schedule: schedules.Schedule, after: float, until: float, limit: int
-) -> list[float]:
-    """Up to ``limit`` of the latest fire times in (after, until], oldest first.
-
-    Looks back in growing windows from ``until``, so a long outage of a frequent schedule
-    costs about ``limit`` steps, not one step per missed fire.
-    """
-    span = 60.0
-    while True:
-        start = max(after, until - span)
-        found: collections.deque[float] = collections.deque(maxlen=limit)
-        fire = _next(schedule, start)
-        while fire is not None and fire <= until:
-            found.append(fire)
-            fire = _next(schedule, fire)
-        if len(found) >= limit or start == after:
-            return list(found)
-        span *= 16
-
-
-def count_fires(
-    schedule: schedules.Schedule, after: float, until: float, limit: int = 10_000
-) -> int | None:
-    """How many fire times fall in (after, until]; None when more than ``limit``."""
-    count = 0
-    fire = _next(schedule, after)
-    while fire is not None and fire <= until:
-        count += 1
-        if count > limit:
-            return None
-        fire = _next(schedule, fire)
-    return count
-
-
-class Beat:
+class Beat(EntryReloading):
     """Drive it with ``start()`` once, then ``tick()`` whenever the time it returns is up."""
 
     def __init__(
@@ -118,8 +74,12 @@ class Beat:
         log_every: float = 30.0,
         max_sleep: float = 1.0,
         state_every: float = 1.0,
+        source: EntrySource | None = None,
     ) -> None:
         self.entries = [e for e in entries if e.enabled]
+        self.source = source
+        self._entries_token: object = object()
+        self._entries_failing = Throttled(every=log_every)
         self.ledger = ledger
         self.writer = writer
         self.clock = clock
@@ -152,6 +112,8 @@ class Beat:
     def start(self) -> None:
         """Seed each entry's next fire from the ledger: missed fires then count as late."""
         now = self.clock()
+        if self.source is not None:
+            self._read_entries(now, starting=True)
         self._read_states(now)
         last = self.ledger.last_fires()
         # Remember since when each new entry is watched, so a first fire that falls in a
@@ -168,6 +130,8 @@ class Beat:
         """Enqueue what is due within ``lead``; return seconds until the next tick is needed."""
         now = self.clock()
         if now - self._states_read >= self.state_every:
+            if self.source is not None:
+                self._read_entries(now)
             self._read_states(now)
         self._catch_up(now)
         fresh = False
@@ -368,11 +332,7 @@ class Beat:
             run_after=due,
             args=list(entry.args),
             kwargs=dict(entry.kwargs),
-            meta=(
-                {META_OVERLAP: entry.overlap, META_QUEUE: entry.queue}
-                if entry.queue
-                else {META_OVERLAP: entry.overlap}
-            ),
+            meta=_meta(entry),
             enqueued_at=self.clock(),
             entry=entry.name,
         )
@@ -406,3 +366,12 @@ class Beat:
             )
         else:
             logger.debug("fire claimed elsewhere entry=%s job=%s", entry.name, job_id)
+
+
+def _meta(entry: ResolvedEntry) -> dict[str, object]:
+    meta: dict[str, object] = {META_OVERLAP: entry.overlap}
+    if entry.queue:
+        meta[META_QUEUE] = entry.queue
+    if entry.pause_after_failures is not None:
+        meta[META_PAUSE_AFTER_FAILURES] = entry.pause_after_failures
+    return meta

@@ -40,6 +40,7 @@ from .registry import Task, resolve_task, task
 from .routing import check_queue_name
 
 __all__ = [
+    "DATABASE",
     "MISFIRE_POLICIES",
     "OVERLAP_POLICIES",
     "Entry",
@@ -48,6 +49,8 @@ __all__ = [
     "collect",
     "jitter_offset",
     "periodic",
+    "resolve_entries",
+    "resolve_entry",
 ]
 
 P = ParamSpec("P")
@@ -57,6 +60,8 @@ MisfirePolicy = Literal["coalesce", "all", "skip"]
 OverlapPolicy = Literal["skip", "allow"]
 MISFIRE_POLICIES = ("coalesce", "all", "skip")
 OVERLAP_POLICIES = ("skip", "allow")
+DATABASE = "database"
+"""The ``module`` of an entry stored in the database (the admin, ``spoolcron entry-add``)."""
 
 
 @dataclass(frozen=True)
@@ -73,6 +78,8 @@ class Entry:
     function of the entry's name and the fire time, so every host computes the same instant
     (the ledger still claims the undelayed fire time). ``alert_after`` (seconds) makes
     ``health`` unhealthy when the entry's last success is older than that (None: never).
+    ``pause_after_failures`` pauses the entry on every host after that many of its fires in a
+    row failed for good (None: never); a success starts the count again.
     ``queue`` names the local queue its fires run in (default: its task's queue).
     """
 
@@ -89,6 +96,7 @@ class Entry:
     enabled: bool = True
     jitter: float = 0.0
     alert_after: float | None = None
+    pause_after_failures: int | None = None
     queue: str | None = None
 
 
@@ -120,7 +128,13 @@ class ResolvedEntry:
     module: str
     jitter: float = 0.0
     alert_after: float | None = None
+    pause_after_failures: int | None = None
     queue: str | None = None
+
+    @property
+    def from_database(self) -> bool:
+        """Stored in the database (the admin, ``spoolcron entry-add``), not declared in code."""
+        return self.module == DATABASE
 
     def due(self, fire_time: float) -> float:
         """When the fire at ``fire_time`` runs: the fire time delayed by the entry's jitter."""
@@ -158,6 +172,7 @@ def periodic(
     enabled: bool = True,
     jitter: float = 0.0,
     alert_after: float | None = None,
+    pause_after_failures: int | None = None,
     retries: int = 0,
     retry_backoff: float | None = None,
     retry_on: type[Exception] | tuple[type[Exception], ...] | None = None,
@@ -199,6 +214,7 @@ def periodic(
             enabled=enabled,
             jitter=jitter,
             alert_after=alert_after,
+            pause_after_failures=pause_after_failures,
         )
         _periodic.append((registered.func.__module__, entry))
         return registered
@@ -247,6 +263,11 @@ def _option_problem(entry: Entry) -> str | None:
         or not math.isfinite(alert_after)
     ):
         return f"alert_after must be a number of seconds > 0 or None, not {alert_after!r}."
+    failures = entry.pause_after_failures
+    if failures is not None and (
+        isinstance(failures, bool) or not isinstance(failures, int) or failures < 1
+    ):
+        return f"pause_after_failures must be a whole number >= 1 or None, not {failures!r}."
     if not isinstance(entry.enabled, bool):
         return f"enabled must be True or False, not {entry.enabled!r}."
     try:
@@ -263,7 +284,9 @@ def _option_problem(entry: Entry) -> str | None:
     return None
 
 
-def _resolve(module: str, entry: Entry) -> ResolvedEntry | Problem:
+def resolve_entry(module: str, entry: Entry) -> ResolvedEntry | Problem:
+    """The entry resolved (task, schedule, options checked), or its first problem: the one
+    validation of entries, for schedules modules and database entries alike."""
     if not isinstance(entry, Entry):
         return Problem("spoolcron.E004", module, None, f"ENTRIES holds {entry!r}, not an Entry.")
     if not isinstance(entry.name, str) or not entry.name.strip():
@@ -304,6 +327,7 @@ def _resolve(module: str, entry: Entry) -> ResolvedEntry | Problem:
         module=module,
         jitter=float(entry.jitter),
         alert_after=None if entry.alert_after is None else float(entry.alert_after),
+        pause_after_failures=entry.pause_after_failures,
         queue=entry.queue or resolved_task.routing.queue,
     )
 
@@ -339,10 +363,20 @@ def collect() -> tuple[list[ResolvedEntry], list[Problem]]:
         declared += [(name, entry) for entry in listed]
     # A module that registered @periodic entries and was unloaded since no longer declares them.
     declared += [(module, entry) for module, entry in _periodic if module in sys.modules]
+    resolved, more = resolve_entries(declared)
+    return resolved, problems + more
+
+
+def resolve_entries(
+    declared: Sequence[tuple[str, Entry]], taken: Mapping[str, str] | None = None
+) -> tuple[list[ResolvedEntry], list[Problem]]:
+    """Resolve ``(module, entry)`` pairs in order; a name used before (or in ``taken``, name
+    -> module, such as the declared entries when resolving database entries) is E001."""
     resolved: list[ResolvedEntry] = []
-    seen: dict[str, str] = {}
+    problems: list[Problem] = []
+    seen: dict[str, str] = dict(taken or {})
     for module_name, entry in declared:
-        result = _resolve(module_name, entry)
+        result = resolve_entry(module_name, entry)
         if isinstance(result, Problem):
             problems.append(result)
             continue

@@ -27,6 +27,7 @@ __all__ = [
     "META_EXPIRES",
     "META_MANUAL_RUN",
     "META_OVERLAP",
+    "META_PAUSE_AFTER_FAILURES",
     "META_QUEUE",
     "PREFIX",
     "Payload",
@@ -58,6 +59,9 @@ META_OVERLAP = "overlap"
 """A periodic fire's overlap policy ("skip" or "allow")."""
 META_MANUAL_RUN = "entry_manual_run"
 """The entry a job enqueued by ``spoolcron run ENTRY`` runs for."""
+META_PAUSE_AFTER_FAILURES = "pause_after_failures"
+"""A periodic fire's entry's ``pause_after_failures`` (a whole number), so the recorder
+counts the entry's consecutive failures without looking the entry up."""
 META_DJANGO_TASK = "django_task"
 """``{"backend": alias, "queue_name": name}`` of a job SpoolerBackend enqueued."""
 
@@ -136,6 +140,11 @@ class Payload:
     def overlap(self) -> str:
         value = self.meta.get(META_OVERLAP, "skip")
         return value if isinstance(value, str) else "skip"
+
+    @property
+    def pause_after_failures(self) -> int | None:
+        value = self.meta.get(META_PAUSE_AFTER_FAILURES)
+        return value if isinstance(value, int) and not isinstance(value, bool) else None
 
     @property
     def queue(self) -> str | None:

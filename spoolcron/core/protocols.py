@@ -12,11 +12,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
 
+from .entries import ResolvedEntry
 from .payload import Payload
 
 __all__ = [
     "Attempt",
     "EntryPause",
+    "EntrySource",
     "FireWriter",
     "Ledger",
     "PendingStore",
@@ -83,6 +85,20 @@ class Ledger(Protocol):
 
     def pause_states(self) -> dict[str, EntryPause]:
         """Every entry's stored pause state (entries never paused are absent)."""
+        ...
+
+
+class EntrySource(Protocol):
+    """Where a beat gets its entries while it runs: the declared ones plus those stored in
+    the database (spoolcron.storage.entries), which operators change without a restart."""
+
+    def version(self) -> object:
+        """A token that changes whenever the entries change: cheap (one aggregate), read
+        about once a second by every beat."""
+        ...
+
+    def entries(self) -> Sequence[ResolvedEntry]:
+        """Every usable entry now (those with problems left out, and logged)."""
         ...
 
 

@@ -34,6 +34,7 @@ __all__ = [
     "register_framework_task",
     "resolve_task",
     "task",
+    "task_names",
 ]
 
 P = ParamSpec("P")
@@ -338,6 +339,12 @@ def get_task(name: str) -> Task[Any, Any]:
         return _tasks[name]
     except (KeyError, TypeError):
         raise UnknownTask(name) from None
+
+
+def task_names() -> list[str]:
+    """The names of every registered task, sorted: what a database entry may run (a name
+    looked up here, never an import path)."""
+    return sorted(_tasks)
 
 
 def register_framework_task(framework_task: Any, execution: Execution) -> Task[Any, Any]:

@@ -56,6 +56,8 @@ class UpcomingRun:
     """The entry is paused: this fire runs only if it is resumed by then."""
     note: str = ""
     """The pause's note."""
+    stored: bool = False
+    """The entry is stored in the database (the admin, ``spoolcron entry-add``)."""
 
     def as_dict(self, now: datetime) -> dict[str, Any]:
         """JSON-ready: ``when`` in ISO 8601 in the current time zone, ``in_seconds`` counted
@@ -74,6 +76,7 @@ class UpcomingRun:
             "attempt": self.attempt,
             "paused": self.paused,
             "note": self.note,
+            "origin": None if self.entry is None else ("database" if self.stored else "module"),
         }
 
 
@@ -124,6 +127,7 @@ def _spooled_run(payload: Payload, by_name: dict[str, ResolvedEntry]) -> Upcomin
         entry=payload.entry,
         job_id=payload.job_id,
         attempt=payload.attempt,
+        stored=entry is not None and entry.from_database,
     )
 
 
@@ -210,6 +214,7 @@ def merge_upcoming(
                 entry=name,
                 paused=name in paused,
                 note=paused.get(name, ""),
+                stored=entry.from_database,
             )
         )
     return Upcoming(runs=runs[:count], more=len(runs) > count, now=now, until=until)

@@ -11,6 +11,8 @@ from typing import Any, NoReturn
 
 from django.core.management.base import CommandError, CommandParser, DjangoHelpFormatter
 
+from .entry_arguments import add_entry_subcommands
+
 __all__ = ["EXAMPLES", "HelpFormatter", "Parser", "add_subcommands"]
 
 EXAMPLES = """\
@@ -24,6 +26,7 @@ examples:
   %(prog)s pause nightly --note "INC-42" stop an entry's fires on every host
   %(prog)s resume nightly --catch-up      resume it, running missed fires by its policy
   %(prog)s backfill nightly --from 2026-03-01 --to 2026-03-07T23:59
+  %(prog)s entry-add sync --task myapp.tasks.sync --schedule "every 10 minutes"
   %(prog)s health --max-overdue 120       exit status 1 when unhealthy
   %(prog)s uwsgi-config > uwsgi.ini       the uWSGI options this project needs
   %(prog)s worker                         run the beat and the jobs here, without uWSGI
@@ -243,6 +246,8 @@ def add_subcommands(parser: CommandParser) -> None:
         help="seconds between two fires' due times (default: 0.02, 50 a second)",
     )
     sub.add_argument("--json", action="store_true", help="print JSON instead of text")
+
+    add_entry_subcommands(add)
 
     sub = add(
         "run-due",

@@ -139,6 +139,8 @@ class Output:
                     run.source,
                 ]
             )
+            if run.stored:
+                rows[-1][-1] += " (database)"
             if run.paused:
                 rows[-1][-1] += f" (paused{': ' + run.note if run.note else ''})"
             row_style: list[Paint | None] = [None] * 7
@@ -187,6 +189,8 @@ class Output:
                 policies += f", jitter={e.jitter:g} s"
             if e.alert_after is not None:
                 policies += f", alert_after={e.alert_after:g} s"
+            if e.pause_after_failures is not None:
+                policies += f", pause_after_failures={e.pause_after_failures}"
             outcome = e.last_outcome or "-"
             if e.last_outcome == "succeeded":
                 outcome = self.style.SUCCESS(outcome)
@@ -220,7 +224,9 @@ class Output:
                 ("last fire", self.local(e.last_fire, relative_to=now)),
                 ("next fire", self.local(e.next_fire, relative_to=now)),
                 ("last outcome", outcome),
-                ("declared in", e.module),
+                ("stored in", "the database")
+                if e.origin == "database"
+                else ("declared in", e.module),
             ):
                 self.stdout.write(f"  {label:<13}{value}")
 

@@ -45,11 +45,11 @@ from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET
 
 from ..core import signals
-from ..core.entries import collect
 from ..core.payload import Payload
 from ..core.registry import Task
 from ..core.times import from_db_datetime
 from ..operations.health import health
+from ..operations.stored import all_entries
 
 __all__ = [
     "CONTENT_TYPE",
@@ -360,7 +360,7 @@ class StateCollector(Collector):
     def _entries(self) -> list[Metric]:
         from ..storage.models import Run
 
-        entries, _ = collect()
+        entries, _ = all_entries()
         success = GaugeMetricFamily(
             "spoolcron_entry_last_success_timestamp_seconds",
             "When the entry's last successful run finished (Unix time; absent when the run "

@@ -4,7 +4,8 @@ Entries with their last fire, next fires and last outcome (``entries``); pending
 cancelling them (``jobs``); failed jobs, retrying, deleting or purging them (``failed``);
 what runs next
 (``upcoming``); pausing, resuming and backfilling entries
-(``control``); a health verdict for monitoring probes (``health``); the hourly prune of old
+(``control``); entries stored in the database, added, edited and deleted (``stored``); a
+health verdict for monitoring probes (``health``); the hourly prune of old
 history and failed files (``retention``); the uWSGI options the project needs (``config``);
 reading a ``WHEN`` (``when``).
 
@@ -28,6 +29,15 @@ from .failed import (
 from .health import HealthReport, health, health_report
 from .jobs import PendingJob, PendingList, cancel_job, pending
 from .retention import prune
+from .stored import (
+    add_entry,
+    all_entries,
+    delete_entry,
+    edit_entry,
+    next_fires,
+    save_stored,
+    validate_entry,
+)
 from .upcoming import upcoming
 from .when import parse_age, parse_duration, parse_when, relative
 
@@ -39,15 +49,20 @@ __all__ = [
     "HealthReport",
     "PendingJob",
     "PendingList",
+    "add_entry",
+    "all_entries",
     "backfill",
     "cancel_job",
+    "delete_entry",
     "delete_failed",
     "delete_job",
+    "edit_entry",
     "failed_jobs",
     "failed_reason",
     "health",
     "health_report",
     "list_entries",
+    "next_fires",
     "parse_age",
     "parse_duration",
     "parse_when",
@@ -62,6 +77,8 @@ __all__ = [
     "retry_failed",
     "retry_job",
     "run_entry",
+    "save_stored",
     "upcoming",
     "uwsgi_config",
+    "validate_entry",
 ]

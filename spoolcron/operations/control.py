@@ -19,13 +19,14 @@ from typing import TYPE_CHECKING, Any
 import schedules
 
 from ..core.beat import fire_job_id
-from ..core.entries import ResolvedEntry, collect
+from ..core.entries import ResolvedEntry
 from ..core.payload import META_OVERLAP, Payload, encode_body
 from ..core.protocols import EntryPause
 from ..core.times import from_db_datetime, to_db_datetime, utc
 from ..exceptions import InvalidArguments
 from ..jobs import publisher
 from .entries import unknown_entry
+from .stored import all_entries
 
 if TYPE_CHECKING:
     from ..storage.ledger import DatabaseLedger
@@ -44,7 +45,7 @@ BACKFILL_SPACING = 0.02
 
 
 def _entry(name: str) -> ResolvedEntry:
-    entries, problems = collect()
+    entries, problems = all_entries()
     for entry in entries:
         if entry.name == name:
             return entry

@@ -17,13 +17,14 @@ from django.utils import timezone
 import schedules
 from schedules.zones import zone_name
 
-from ..core.entries import Problem, ResolvedEntry, collect
+from ..core.entries import Problem, ResolvedEntry
 from ..core.payload import META_MANUAL_RUN
 from ..core.protocols import EntryPause
 from ..core.times import aware, utc
 from ..core.times import now as current_time
 from ..exceptions import UnknownEntry
 from ..jobs import Job, schedule
+from .stored import all_entries
 
 __all__ = [
     "EntriesReport",
@@ -76,6 +77,10 @@ class EntryInfo:
     overdue: bool = False
     """``alert_after`` is set and the last success (or, never succeeded, the first time
     the beat saw the entry) is older than that: ``health`` reports it."""
+    pause_after_failures: int | None = None
+    origin: str = "module"
+    """``"module"``: declared in ``module``; ``"database"``: stored in the database (the
+    admin, ``spoolcron entry-add``)."""
 
     def as_dict(self) -> dict[str, Any]:
         """JSON-ready, times in ISO 8601 in the current time zone (``next_fires`` left out)."""
@@ -107,6 +112,8 @@ class EntryInfo:
             "paused_until": iso(self.paused_until),
             "last_success": iso(self.last_success),
             "overdue": self.overdue,
+            "pause_after_failures": self.pause_after_failures,
+            "origin": self.origin,
         }
 
 
@@ -233,7 +240,8 @@ def _next_fires(schedule: schedules.Schedule, after: datetime, count: int) -> tu
 
 
 def list_entries(*, now: datetime | None = None, fires: int = 1) -> EntriesReport:
-    """Every declared entry with its last fire, next fires and last outcome, and any problems.
+    """Every entry (declared, then stored in the database) with its last fire, next fires
+    and last outcome, and any problems.
 
     ``fires`` is how many of the next fires each entry lists in ``next_fires``. A ledger that
     cannot be read (not migrated, database down) does not stop the listing: ``ledger_error``
@@ -244,7 +252,7 @@ def list_entries(*, now: datetime | None = None, fires: int = 1) -> EntriesRepor
     current = current_time() if now is None else now
     # Entries sharing a schedule (schedules are hashable values) share its computation.
     computed: dict[schedules.Schedule, tuple[datetime, ...]] = {}
-    entries, problems = collect()
+    entries, problems = all_entries()
     last_fires: dict[str, datetime] = {}
     last_runs: dict[str, tuple[str, datetime]] = {}
     successes: dict[str, datetime] = {}
@@ -301,6 +309,8 @@ def list_entries(*, now: datetime | None = None, fires: int = 1) -> EntriesRepor
                     and silent is not None
                     and (current - silent).total_seconds() > entry.alert_after
                 ),
+                pause_after_failures=entry.pause_after_failures,
+                origin="database" if entry.from_database else "module",
             )
         )
     return EntriesReport(entries=infos, problems=problems, ledger_error=ledger_error)
@@ -312,7 +322,7 @@ def run_entry(name: str) -> Job:
     The job's ``meta`` holds ``{"entry_manual_run": name}``. Raises :class:`UnknownEntry`
     when no usable entry has that name.
     """
-    entries, problems = collect()
+    entries, problems = all_entries()
     for entry in entries:
         if entry.name == name:
             job = schedule(

@@ -8,13 +8,14 @@ from pathlib import Path
 from typing import Any
 
 from ..conf import get_settings
-from ..core.entries import collect
+from ..core.entries import DATABASE
 from ..core.payload import due_of
 from ..core.times import utc
 from ..exceptions import SpoolFileError
 from ..jobs import publisher
 from ..spool import files, heartbeat
 from .entries import silent_entries
+from .stored import all_entries
 from .when import relative
 
 __all__ = ["HealthReport", "health", "health_report"]
@@ -138,7 +139,7 @@ def health_report(
             f"store more than {max_overdue:g} s past their time: no spoolcron mule publishes "
             "them (is uWSGI running with the options `spoolcron uwsgi-config` prints?)."
         )
-    entries, problems = collect()
+    entries, problems = all_entries()
     current = time.time() if now is None else now
     silent = silent_entries(entries, now=utc(current))
     numbers["silent_entries"] = [entry.name for entry, _ in silent]
@@ -150,10 +151,12 @@ def health_report(
             f"{relative(entry.alert_after).removeprefix('in ')})."
         )
     if problems:
+        # Stored entries' problems are not system checks: `entries` lists every problem.
+        stored = any(p.module == DATABASE for p in problems)
         reasons.append(
             f"{len(problems)} periodic entr{'y is' if len(problems) == 1 else 'ies are'} invalid "
             f"and not run ({', '.join(sorted({p.id for p in problems}))}): see "
-            "`manage.py check`."
+            f"{'`spoolcron entries`' if stored else '`manage.py check`'}."
         )
     if numbers["failed_recent"]:
         within = (

@@ -8,13 +8,14 @@ from __future__ import annotations
 from datetime import datetime
 
 from ..conf import get_settings
-from ..core.entries import Problem, collect
+from ..core.entries import Problem
 from ..core.payload import Payload
 from ..core.times import now as current_time
 from ..core.upcoming import Upcoming, merge_upcoming
 from ..jobs import publisher
 from ..spool.payloads import pending_payloads
 from .entries import paused_entries, unknown_entry
+from .stored import all_entries
 
 __all__ = ["upcoming"]
 
@@ -37,7 +38,7 @@ def upcoming(
     returned, so one bad entry does not hide the others' runs.
     """
     current = current_time() if now is None else now
-    entries, problems = collect()
+    entries, problems = all_entries()
     spool_dir = get_settings().spool_dir
     try:
         spooled = [payload for _, payload in pending_payloads(spool_dir)]

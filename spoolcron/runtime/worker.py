@@ -33,7 +33,7 @@ from types import FrameType
 from ..core.beat import Beat
 from ..core.entries import ResolvedEntry
 from ..core.payload import due_of
-from ..core.protocols import FireWriter, Ledger, Recorder
+from ..core.protocols import EntrySource, FireWriter, Ledger, Recorder
 from ..exceptions import SpoolFileError
 from ..spool import files, heartbeat
 from ..spool.waker import Waker
@@ -89,7 +89,8 @@ class _Loop(MuleLoop):
 class Worker:
     """Run :meth:`run` (until stopped) or :meth:`run_once` (what is due now, then return).
 
-    ``entries`` and ``ledger``: the beat's (``beat=False``: no beat, jobs only). ``writer``
+    ``entries`` and ``ledger``: the beat's (``beat=False``: no beat, jobs only); ``source``,
+    if given, replaces the entries while it runs (database entries). ``writer``
     writes claimed fires into ``spool_dir``; ``recorder`` and ``publisher`` are dispatch's.
     ``on_result`` is called after each job; ``max_jobs`` makes :meth:`run` return after that
     many. ``stop_event`` lets another thread (a signal handler) ask it to stop between jobs.
@@ -116,8 +117,10 @@ class Worker:
         scan_every: float = 1.0,
         max_wait: float = 0.25,
         stop_event: threading.Event | None = None,
+        source: EntrySource | None = None,
     ) -> None:
         self.entries = list(entries) if beat else []
+        self.source = source if beat else None
         self.ledger = ledger
         self.writer = writer
         self.recorder = recorder
@@ -210,6 +213,7 @@ class Worker:
             clock=self.clock,
             notify=None if waker is None else waker.notify,
             lead=lead,
+            source=self.source,
         )
 
     def run_once(self) -> WorkerReport:

@@ -7,7 +7,9 @@ commit raises: the caller removes what ``write`` wrote.
 
 The entries' pause states (``EntryState``) live here too: ``pause()``/``resume()`` write them,
 every beat reads ``states_version()`` (one aggregate over the few rows of paused entries)
-about once a second and ``pause_states()`` only when it changed.
+about once a second and ``pause_states()`` only when it changed. ``fire_failed()`` and
+``fire_succeeded()`` count an entry's fires that failed in a row (``pause_after_failures``)
+and pause it at its limit.
 """
 
 from __future__ import annotations
@@ -148,6 +150,7 @@ class DatabaseLedger:
             row.paused = False
             row.resumed_at = current
             row.catch_up = catch_up
+            row.failures = 0  # a resumed entry gets its pause_after_failures anew
             row.changed_at = current
             row.changed_by = by
             row.version = F("version") + 1
@@ -155,6 +158,43 @@ class DatabaseLedger:
             if not catch_up:
                 self.baseline([entry], current)
         return was
+
+    # --- pause_after_failures -----------------------------------------------------------------
+
+    def fire_failed(self, entry: str, limit: int, *, now: float | None = None) -> int:
+        """Count a fire of ``entry`` that failed for good; the ``limit``-th in a row pauses
+        the entry (unless paused already), with a note saying why. Returns the count then
+        (0 once it paused the entry: the count starts again)."""
+        current = time.time() if now is None else now
+        with transaction.atomic(using=self.using):
+            row, _ = (
+                EntryState.objects.using(self.using)
+                .select_for_update()
+                .get_or_create(entry=entry, defaults={"changed_at": current})
+            )
+            row.failures += 1
+            if row.failures < limit:
+                row.save(update_fields=["failures"])
+                return int(row.failures)
+            failures = row.failures
+            row.failures = 0
+            if _pause_of(row).active(current):
+                row.save(update_fields=["failures"])  # an operator's pause stays as it is
+                return 0
+            row.paused = True
+            row.note = f"paused after {failures} consecutive failures"
+            row.paused_until = None
+            row.paused_at = current
+            row.changed_at = current
+            row.changed_by = "spoolcron (pause_after_failures)"
+            row.version = F("version") + 1
+            row.save()
+        logger.warning("entry paused after failures entry=%s failures=%d", entry, failures)
+        return 0
+
+    def fire_succeeded(self, entry: str) -> None:
+        """A fire of ``entry`` succeeded: its count of failures in a row starts again."""
+        EntryState.objects.using(self.using).filter(entry=entry, failures__gt=0).update(failures=0)
 
     def prune(self, *, keep: timedelta, now: datetime | None = None) -> int:
         """Delete claims, runs and job results older than ``keep``; an entry's newest claim

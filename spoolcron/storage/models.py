@@ -11,6 +11,7 @@ from __future__ import annotations
 from django.db import models
 
 __all__ = [
+    "DatabaseEntry",
     "EntryState",
     "FailedJob",
     "FireClaim",
@@ -233,6 +234,9 @@ class EntryState(models.Model):
     changed_at = models.FloatField()
     changed_by = models.CharField(max_length=255, blank=True)
     version = models.PositiveIntegerField(default=1)
+    # Fires of the entry that failed for good in a row (pause_after_failures); not part of
+    # the version: counting them changes nothing a beat reads.
+    failures = models.PositiveIntegerField(default=0)
 
     class Meta:
         ordering = ["entry"]
@@ -240,3 +244,54 @@ class EntryState(models.Model):
 
     def __str__(self) -> str:
         return f"{self.entry} {'paused' if self.paused else 'running'}"
+
+
+class DatabaseEntry(models.Model):
+    """A periodic entry stored in the database (the admin, ``spoolcron entry-add``) rather
+    than declared in a schedules module; resolved like one (``core.entries.resolve_entry``)
+    and run by every beat (``storage.entries.DatabaseEntrySource``).
+
+    ``version`` goes up with every save (``storage.entries.save_entry``): the beats read
+    (rows, sum of versions, highest id) about once a second and the rows only when it changed.
+    """
+
+    class Misfire(models.TextChoices):
+        COALESCE = "coalesce", "coalesce: one run for all missed fires"
+        ALL = "all", "all: each missed fire (at most misfire_limit)"
+        SKIP = "skip", "skip: none"
+
+    class Overlap(models.TextChoices):
+        SKIP = "skip", "skip: not while the previous run still runs"
+        ALLOW = "allow", "allow"
+
+    name = models.CharField(max_length=200, unique=True)
+    # A registered task's name, looked up in the registry: never imported from here.
+    task = models.CharField(max_length=255)
+    schedule = models.CharField(
+        max_length=500, help_text="every 5 minutes, Sunday 17:03, 30 2 * * *, ..."
+    )
+    zone = models.CharField(max_length=64, blank=True, help_text="empty: TIME_ZONE")
+    args = models.JSONField(default=list, blank=True, help_text="a JSON list")
+    kwargs = models.JSONField(default=dict, blank=True, help_text="a JSON object")
+    misfire = models.CharField(max_length=16, choices=Misfire.choices, default=Misfire.COALESCE)
+    misfire_limit = models.PositiveIntegerField(default=10)
+    grace = models.FloatField(null=True, blank=True, help_text="seconds; empty: no limit")
+    overlap = models.CharField(max_length=16, choices=Overlap.choices, default=Overlap.SKIP)
+    enabled = models.BooleanField(default=True)
+    jitter = models.FloatField(default=0.0, help_text="seconds")
+    alert_after = models.FloatField(null=True, blank=True, help_text="seconds; empty: never")
+    pause_after_failures = models.PositiveIntegerField(
+        null=True, blank=True, help_text="empty: never"
+    )
+    version = models.PositiveIntegerField(default=1, editable=False)
+    changed_at = models.FloatField(default=0.0, editable=False)
+    changed_by = models.CharField(max_length=255, blank=True, editable=False)
+
+    class Meta:
+        ordering = ["name"]
+        verbose_name = "database entry"
+        verbose_name_plural = "database entries"
+        required_db_features = ("supports_json_field",)
+
+    def __str__(self) -> str:
+        return self.name

@@ -59,6 +59,7 @@ from django.db import DatabaseError, close_old_connections, connections, transac
 from ..core.payload import Payload
 from ..core.protocols import Attempt
 from . import history, results
+from .ledger import DatabaseLedger
 from .models import JobResult, Run
 
 __all__ = ["IDLE_LOOK", "START_DELAY", "DatabaseRecorder"]
@@ -276,6 +277,7 @@ class DatabaseRecorder:
             now=now,
             return_value=value,
         )
+        _count_outcome(attempt.run.payload, failed=False)
 
     def retrying(
         self, attempt: Attempt, error: dict[str, str], *, now: float, retry_at: float
@@ -291,7 +293,24 @@ class DatabaseRecorder:
 
     def failed(self, attempt: Attempt, error: dict[str, str], *, now: float) -> None:
         self._end(attempt, Run.Outcome.FAILED, JobResult.Status.FAILED, now=now, error=error)
+        _count_outcome(attempt.run.payload, failed=True)
 
     def unrunnable(self, payload: Payload, error: dict[str, str], *, now: float) -> None:
         history.mark_interrupted(payload.job_id, error["traceback"])
         results.record_unrunnable(payload, error, now=now)
+
+
+def _count_outcome(payload: Payload, *, failed: bool) -> None:
+    """``pause_after_failures``: a periodic fire of an entry that has it failed for good (its
+    last attempt) or succeeded. Counted in the database, so every host's runs add up."""
+    limit = payload.pause_after_failures
+    if payload.entry is None or limit is None:
+        return
+    try:
+        if failed:
+            # Paused at the time of the pause (after the run's end was written).
+            DatabaseLedger().fire_failed(payload.entry, limit)
+        else:
+            DatabaseLedger().fire_succeeded(payload.entry)
+    except DatabaseError:
+        logger.exception("could not count the outcome of entry=%s", payload.entry)

@@ -16,7 +16,6 @@ from django.utils import timezone
 from .. import jobs as _jobs
 from ..conf import get_settings
 from ..core.beat import Beat
-from ..core.entries import collect
 from ..core.payload import Payload
 from ..exceptions import UnknownEntry
 from ..runtime import runner
@@ -108,9 +107,10 @@ def run_due(
         writer: _RecordingFireWriter | SpoolFireWriter = _RecordingFireWriter(recording)
     else:
         writer = SpoolFireWriter(get_settings().spool_dir)
+    from ..operations.stored import all_entries  # declared and stored in the database
     from ..storage.ledger import DatabaseLedger  # models: only once apps are ready
 
-    declared, _ = collect()
+    declared, _ = all_entries()
     if entries is not None:
         wanted = set(entries)
         unknown = sorted(wanted - {entry.name for entry in declared})

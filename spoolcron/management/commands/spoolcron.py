@@ -32,6 +32,7 @@ from spoolcron.exceptions import (
 )
 from spoolcron.jobs import publisher
 from spoolcron.management.arguments import EXAMPLES, HelpFormatter, Parser, add_subcommands
+from spoolcron.management.entry_commands import EntryCommands, operator
 from spoolcron.management.formatting import Output
 from spoolcron.operations import parse_age, parse_duration, parse_when, upcoming
 from spoolcron.runtime.dispatch import Result
@@ -65,7 +66,7 @@ def _past(text: str, option: str, now: datetime) -> datetime:
         ) from None
 
 
-class Command(BaseCommand):
+class Command(EntryCommands, BaseCommand):
     help = (
         "What spoolcron will run next, and the operations on its entries and jobs.\n"
         "Works without uWSGI: it reads the schedules modules, the spool directory and\n"
@@ -179,7 +180,7 @@ class Command(BaseCommand):
         until = _when(options["until"], "--until", now)
         try:
             state = operations.pause_entry(
-                options["entry"], note=options["note"], until=until, by=_operator()
+                options["entry"], note=options["note"], until=until, by=operator()
             )
         except UnknownEntry as exc:
             raise CommandError(str(exc), returncode=2) from None
@@ -190,7 +191,7 @@ class Command(BaseCommand):
     def _resume(self, options: dict[str, Any]) -> None:
         try:
             was = operations.resume_entry(
-                options["entry"], catch_up=options["catch_up"], by=_operator()
+                options["entry"], catch_up=options["catch_up"], by=operator()
             )
         except UnknownEntry as exc:
             raise CommandError(str(exc), returncode=2) from None
@@ -284,6 +285,7 @@ class Command(BaseCommand):
         from spoolcron.runtime.worker import Worker
         from spoolcron.spool import files
         from spoolcron.spool.payloads import SpoolFireWriter
+        from spoolcron.storage.entries import DatabaseEntrySource
         from spoolcron.storage.ledger import DatabaseLedger
 
         conf = get_settings()
@@ -297,7 +299,7 @@ class Command(BaseCommand):
         spool_dir = queue.spool_dir
         files.ensure_dir(spool_dir)
         self.check(tags=["spoolcron"])
-        entries, _ = collect()
+        entries, invalid = collect()
         ledger = DatabaseLedger()
         worker = Worker(
             entries,
@@ -314,6 +316,7 @@ class Command(BaseCommand):
             prune=lambda: operations.prune(ledger),
             refresh=_close_unusable_connections,
             stop_event=stop,
+            source=DatabaseEntrySource(entries, [p.entry for p in invalid if p.entry]),
         )
         if options["once"]:
             report = worker.run_once()
@@ -341,14 +344,6 @@ class Command(BaseCommand):
             f"{result.outcome.value} {what}",
             self.style.ERROR if result.outcome.is_failure else None,
         )
-
-
-def _operator() -> str:
-    """Who paused or resumed, for the state's ``changed_by``: the login name, the command."""
-    try:
-        return f"{os.getlogin()} (command)"
-    except OSError:
-        return "command"
 
 
 def _close_unusable_connections() -> None:
