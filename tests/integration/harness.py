@@ -194,8 +194,9 @@ class UwsgiProcess:
         return wait_until(predicate, timeout, message=message, uwsgi=self)
 
     def wait_for_log(self, pattern: str, timeout: float = 10.0) -> re.Match[str]:
-        """Wait until a line of the log matches the regular expression *pattern*."""
-        regex = re.compile(pattern)
+        """Wait until a line of the log matches the regular expression *pattern* (``^`` and
+        ``$`` match at each line)."""
+        regex = re.compile(pattern, re.MULTILINE)
         return self.wait_until(
             lambda: regex.search(self.log()), timeout, message=f"log line {pattern!r}"
         )

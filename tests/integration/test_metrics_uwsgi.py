@@ -121,10 +121,11 @@ def test_counters_move_between_two_scrapes(server: tuple[UwsgiProcess, int], run
         port,
         lambda s: (
             sample(s, "spoolcron_job_outcomes_total", **one_off, outcome="succeeded") >= 3
-            and sample(s, "spoolcron_jobs_started_total", **entry)
-            > sample(first, "spoolcron_jobs_started_total", **entry)
+            # Finished, not only started: its duration is counted when it ends.
+            and sample(s, "spoolcron_job_duration_seconds_count", **entry)
+            > sample(first, "spoolcron_job_duration_seconds_count", **entry)
         ),
-        "the three jobs and one more fire in the metrics",
+        "the three jobs and one more finished fire in the metrics",
     )
     # Counted in the spooler, read in a worker.
     for name in (
