@@ -72,6 +72,7 @@ __all__ = [
     "check_settings",
     "running_spooler_dirs",
     "server_options",
+    "unwritable",
 ]
 
 
@@ -160,7 +161,7 @@ def running_spooler_dirs(server: Any, *, wait: float = 2.0) -> dict[int, Path]:
         time.sleep(0.02)
 
 
-def _unwritable(spool: Path) -> bool:
+def unwritable(spool: Path) -> bool:
     """An existing spool path that is not a directory this process can write to."""
     return spool.exists() and (not spool.is_dir() or not os.access(spool, os.W_OK | os.X_OK))
 
@@ -229,7 +230,7 @@ def check_settings(
                 id="spoolcron.W011",
             )
         )
-    elif _unwritable(spool):
+    elif unwritable(spool):
         messages.append(
             Error(
                 f"The spool directory {str(spool)!r} is not a directory this process can write to.",
@@ -357,7 +358,7 @@ def check_backend(alias: str, *, server: ServerOptions | None = None) -> list[Ch
         spool = get_settings().spool_dir
     except ImproperlyConfigured as exc:
         return [Error(f"Task backend {alias!r} cannot enqueue: {exc}", id="spoolcron.E021")]
-    if _unwritable(spool):
+    if unwritable(spool):
         return [
             Error(
                 f"Task backend {alias!r} cannot enqueue: the spool directory {str(spool)!r} "

@@ -23,7 +23,7 @@ from django.apps import AppConfig
 from django.core.checks import CheckMessage, Error, Warning, register
 from django.core.exceptions import ImproperlyConfigured
 
-from .checks import ServerOptions, server_options
+from .checks import ServerOptions, server_options, unwritable
 from .conf import DEFAULT_QUEUE, Settings, get_settings
 from .core.entries import collect
 from .core.registry import all_tasks
@@ -63,7 +63,7 @@ def _directories(conf: Settings) -> list[CheckMessage]:
                     id="spoolcron.W030",
                 )
             )
-        elif not spool.is_dir() or not os.access(spool, os.W_OK | os.X_OK):
+        elif unwritable(spool):
             messages.append(
                 Error(
                     f"Queue {queue.name!r} has the spool directory {str(spool)!r}, which is "
