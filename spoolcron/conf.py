@@ -44,6 +44,7 @@ _DEFAULTS: dict[str, Any] = {
     "REMOTE_KEYS": (),
     "REMOTE_TTL": 300.0,
     "NGINX_TOKENS": (),
+    "SPOOLER_NICE": 0,
 }
 
 DEFAULT_QUEUE = "default"
@@ -109,6 +110,8 @@ class Settings:
     """How long after its due time (or its sending, if later) a remote job may still run."""
     nginx_tokens: tuple[bytes, ...] = ()
     """The shared tokens a request from nginx must carry (``spoolcron_token``)."""
+    spooler_nice: int | None = 0
+    """The nice value a spooler sets itself to (uWSGI starts it at 19); None: left alone."""
 
     def queue(self, name: str | None) -> Queue:
         """The queue ``name`` (None: the default); KeyError for an unknown one."""
@@ -197,6 +200,17 @@ def get_settings() -> Settings:
         remote_keys=_secrets(raw, "REMOTE_KEYS"),
         remote_ttl=_number(raw, "REMOTE_TTL", minimum=1.0),
         nginx_tokens=_secrets(raw, "NGINX_TOKENS"),
+        spooler_nice=_nice(raw["SPOOLER_NICE"]),
+    )
+
+
+def _nice(value: Any) -> int | None:
+    if value is None:
+        return None
+    if isinstance(value, int) and not isinstance(value, bool) and -20 <= value <= 19:
+        return value
+    raise SpoolcronImproperlyConfigured(
+        f"SPOOLCRON['SPOOLER_NICE'] must be a nice value from -20 to 19 or None, not {value!r}."
     )
 
 

@@ -30,6 +30,8 @@ from typing import Any
 
 import uwsgi
 
+from .runtime.priority import SpoolerPriority
+
 # uwsgidecorators replaces uwsgi.spooler when imported: let it do so first, then chain to it.
 with contextlib.suppress(ImportError):
     import uwsgidecorators  # noqa: F401
@@ -93,6 +95,9 @@ def _foreign(path: Path, env: Mapping[Any, Any], args: Mapping[bytes, bytes], bo
     return int(uwsgi.SPOOL_RETRY)
 
 
+_priority = SpoolerPriority()
+
+
 def spooler(env: Mapping[Any, Any]) -> int:
     """uWSGI's spooler callable: run spoolcron files, hand anything else to the previous one."""
     from .core.payload import MARKER
@@ -115,6 +120,7 @@ def spooler(env: Mapping[Any, Any]) -> int:
     body = env.get("body") or b""
     if not ours:
         return _foreign(path, env, args, body)
+    _priority.apply(get_settings().spooler_nice)
     recorder = DatabaseRecorder()
     # hold(): the spooler's POSIX lock on this file dies if this process opens and closes
     # the file again, so everything below reads it from what uWSGI passed in.

@@ -97,5 +97,8 @@ if os.environ.get("SPOOLCRON_PENDING_LEASE"):
 if os.environ.get("SPOOLCRON_TEST_QUEUES"):
     # tests/integration/test_queues_uwsgi.py: {"name": {"spool_dir": ..., "processes": N}}
     SPOOLCRON["QUEUES"] = json.loads(os.environ["SPOOLCRON_TEST_QUEUES"])
+if os.environ.get("SPOOLCRON_TEST_SPOOLER_NICE"):
+    nice = os.environ["SPOOLCRON_TEST_SPOOLER_NICE"]
+    SPOOLCRON["SPOOLER_NICE"] = None if nice == "none" else int(nice)
 if os.environ.get("SPOOLCRON_TEST_MODULES"):
     SPOOLCRON["MODULES"] = os.environ["SPOOLCRON_TEST_MODULES"].split(",")

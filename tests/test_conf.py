@@ -19,6 +19,14 @@ def test_defaults(settings: Any) -> None:
     assert conf.history_retention == timedelta(days=7)
     assert conf.failed_retention == timedelta(days=7)  # FAILED_DAYS follows HISTORY_DAYS
     assert (conf.pending_store, conf.horizon, conf.pending_lease) == ("files", 5.0, 60.0)
+    assert conf.spooler_nice == 0
+
+
+def test_spooler_nice(settings: Any) -> None:
+    settings.SPOOLCRON = {"SPOOL_DIR": "/x", "SPOOLER_NICE": None}
+    assert get_settings().spooler_nice is None
+    settings.SPOOLCRON = {"SPOOL_DIR": "/x", "SPOOLER_NICE": -5}
+    assert get_settings().spooler_nice == -5
 
 
 def test_failed_days(settings: Any) -> None:
@@ -41,7 +49,7 @@ def test_failed_days(settings: Any) -> None:
             "Unknown key 'SPOOL_DIRS' in the SPOOLCRON setting; valid keys are FAILED_DAYS, "
             "FAILED_DIR, FSYNC, HISTORY_DAYS, HORIZON, MAX_RETRY_DELAY, METRICS, MODULES, "
             "NGINX_TOKENS, ON_COMMIT, PENDING_DIR, PENDING_LEASE, PENDING_STORE, QUEUES, "
-            "REMOTE_KEYS, REMOTE_TTL, RETRY_BACKOFF, SPOOL_DIR.",
+            "REMOTE_KEYS, REMOTE_TTL, RETRY_BACKOFF, SPOOLER_NICE, SPOOL_DIR.",
             id="unknown_key",
         ),
         pytest.param(
@@ -73,6 +81,16 @@ def test_failed_days(settings: Any) -> None:
             {"SPOOL_DIR": "/x", "MODULES": "myapp.schedules"},
             "SPOOLCRON['MODULES'] must be a list of module names, not 'myapp.schedules'.",
             id="modules_string",
+        ),
+        pytest.param(
+            {"SPOOL_DIR": "/x", "SPOOLER_NICE": 20},
+            "SPOOLCRON['SPOOLER_NICE'] must be a nice value from -20 to 19 or None, not 20.",
+            id="nice_out_of_range",
+        ),
+        pytest.param(
+            {"SPOOL_DIR": "/x", "SPOOLER_NICE": True},
+            "SPOOLCRON['SPOOLER_NICE'] must be a nice value from -20 to 19 or None, not True.",
+            id="nice_bool",
         ),
         pytest.param(["/x"], "The SPOOLCRON setting must be a dict, not 'list'.", id="not_dict"),
     ],

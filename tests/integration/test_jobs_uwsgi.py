@@ -12,6 +12,7 @@ import signal
 import subprocess
 import sys
 import urllib.request
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -39,29 +40,41 @@ def dirs(tmp_path: Path, settings: Any) -> tuple[Path, Path]:
     return spool, failed
 
 
+StartServer = Callable[..., tuple[UwsgiProcess, int]]
+
+
 @pytest.fixture
-def server(
+def start_server(
     run_uwsgi: RunUwsgi, dirs: tuple[Path, Path], runs: Runs, project_db: Database
-) -> tuple[UwsgiProcess, int]:
-    spool, _ = dirs
-    port = free_port()
-    uwsgi = run_uwsgi(
-        f"--http-socket=127.0.0.1:{port}",
-        "--module=tests.wsgi",
-        f"--spooler={spool}",
-        "--spooler-frequency=60",
-        "--shared-import=spoolcron.uwsgi",
-        f"--mule={Path(spoolcron.__file__).parent / 'mule.py'}",
-        "--processes=2",
-        env={
-            "DJANGO_SETTINGS_MODULE": "tests.settings",
-            "SPOOLCRON_SPOOL_DIR": str(spool),
-            "SPOOLCRON_TEST_RESULTS": str(runs.directory),
-            **project_db.env,
-        },
-    )
-    uwsgi.wait_for_log("spoolcron mule started")
-    return uwsgi, port
+) -> StartServer:
+    def start(**env: str) -> tuple[UwsgiProcess, int]:
+        spool, _ = dirs
+        port = free_port()
+        uwsgi = run_uwsgi(
+            f"--http-socket=127.0.0.1:{port}",
+            "--module=tests.wsgi",
+            f"--spooler={spool}",
+            "--spooler-frequency=60",
+            "--shared-import=spoolcron.uwsgi",
+            f"--mule={Path(spoolcron.__file__).parent / 'mule.py'}",
+            "--processes=2",
+            env={
+                "DJANGO_SETTINGS_MODULE": "tests.settings",
+                "SPOOLCRON_SPOOL_DIR": str(spool),
+                "SPOOLCRON_TEST_RESULTS": str(runs.directory),
+                **project_db.env,
+                **env,
+            },
+        )
+        uwsgi.wait_for_log("spoolcron mule started")
+        return uwsgi, port
+
+    return start
+
+
+@pytest.fixture
+def server(start_server: StartServer) -> tuple[UwsgiProcess, int]:
+    return start_server()
 
 
 def wait_for_labels(
@@ -89,6 +102,27 @@ def test_delayed_job_runs_once_at_its_time(
     assert runs.labels() == ["delayed"]
     history = "SELECT outcome, attempt FROM spoolcron_run WHERE job_id = ?"
     assert project_db.query(history, job.id) == [("succeeded", 1)]
+
+
+def test_the_spooler_runs_jobs_at_the_workers_priority(
+    server: tuple[UwsgiProcess, int], runs: Runs
+) -> None:
+    # uWSGI starts its spooler at nice 19; the first job puts it at SPOOLER_NICE (0).
+    uwsgi, _ = server
+    [pid] = uwsgi.spooler_pids()
+    assert os.getpriority(os.PRIO_PROCESS, pid) == 19
+    tasks.record.schedule(["first"])
+    wait_for_labels(uwsgi, runs, ["first"])
+    assert os.getpriority(os.PRIO_PROCESS, pid) == 0
+    uwsgi.wait_for_log(f"spooler priority set pid={pid} nice=0 was=19")
+
+
+def test_spooler_nice_none_keeps_uwsgis_priority(start_server: StartServer, runs: Runs) -> None:
+    uwsgi, _ = start_server(SPOOLCRON_TEST_SPOOLER_NICE="none")
+    [pid] = uwsgi.spooler_pids()
+    tasks.record.schedule(["first"])
+    wait_for_labels(uwsgi, runs, ["first"])
+    assert os.getpriority(os.PRIO_PROCESS, pid) == 19
 
 
 def test_job_enqueued_inside_a_uwsgi_worker_runs(
