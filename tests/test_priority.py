@@ -63,4 +63,3 @@ def test_refused_says_how_to_allow_it_once(caplog: pytest.LogCaptureFixture) -> 
         "user (ulimit -e, systemd's LimitNICE=), or set SPOOLER_NICE to None to keep uWSGI's."
     ]
     assert process.nice == 19
-
