@@ -21,16 +21,18 @@ from __future__ import annotations
 
 import contextlib
 import functools
+import gc
 import logging
 import os
 import signal
+import time
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
 import uwsgi
 
-from .runtime.priority import SpoolerPriority
+from .runtime.process import SpoolerProcess
 
 # uwsgidecorators replaces uwsgi.spooler when imported: let it do so first, then chain to it.
 with contextlib.suppress(ImportError):
@@ -41,6 +43,7 @@ __all__ = ["mule", "spooler"]
 logger = logging.getLogger("spoolcron.uwsgi")
 
 _previous_spooler = getattr(uwsgi, "spooler", None)
+_previous_post_fork = getattr(uwsgi, "post_fork_hook", None)
 
 
 def _setup_django() -> None:
@@ -95,7 +98,7 @@ def _foreign(path: Path, env: Mapping[Any, Any], args: Mapping[bytes, bytes], bo
     return int(uwsgi.SPOOL_RETRY)
 
 
-_priority = SpoolerPriority()
+_process = SpoolerProcess()
 
 
 def spooler(env: Mapping[Any, Any]) -> int:
@@ -110,7 +113,7 @@ def spooler(env: Mapping[Any, Any]) -> int:
     from .conf import get_settings
     from .core.payload import MAX_BODY_SIZE
     from .jobs import publisher
-    from .runtime.dispatch import give_up, run_spool_file
+    from .runtime.dispatch import give_up, not_due_yet, run_spool_file
     from .spool import codec, files, locks, starts
     from .storage.recorder import DatabaseRecorder
 
@@ -120,7 +123,11 @@ def spooler(env: Mapping[Any, Any]) -> int:
     body = env.get("body") or b""
     if not ours:
         return _foreign(path, env, args, body)
-    _priority.apply(get_settings().spooler_nice)
+    if body and not_due_yet(args, time.time()):
+        # Woken for another file: this one waits for its own wake, and costs nothing more.
+        # (A body-less remote request is admitted or quarantined first, whenever it is due.)
+        return int(uwsgi.SPOOL_RETRY)
+    _process.prepare(get_settings().spooler_nice)
     recorder = DatabaseRecorder()
     # hold(): the spooler's POSIX lock on this file dies if this process opens and closes
     # the file again, so everything below reads it from what uWSGI passed in.
@@ -297,6 +304,9 @@ def mule() -> None:
         # The entries stored in the database, added and changed while uWSGI runs.
         source=DatabaseEntrySource(entries, [p.entry for p in invalid if p.entry]),
     )
+    # Everything built so far lives as long as the mule: no collection should walk it in
+    # the middle of a wake (see runtime/process.py).
+    gc.freeze()
     MuleLoop(
         beat,
         waker,
@@ -313,4 +323,26 @@ def mule() -> None:
     ).run()
 
 
+def _post_fork() -> None:
+    """uWSGI's hook in every process it forks (workers, mules, spoolers: after the fork,
+    before the spooler's first scan): a spooler imports what its jobs need now, not in its
+    first job (some 15 ms), and the hook chains to the one it replaced."""
+    if _previous_post_fork is not None:
+        _previous_post_fork()
+    if not uwsgi.i_am_the_spooler():
+        return
+    try:
+        _setup_django()
+        from .jobs import publisher
+        from .runtime import dispatch  # noqa: F401
+        from .storage import recorder  # noqa: F401
+
+        publisher()
+        logger.info("spooler ready pid=%d", os.getpid())
+    except Exception:
+        # Bad settings, a broken app: the first job meets the same error, and reports it.
+        logger.exception("spooler not prepared before its first job pid=%d", os.getpid())
+
+
 uwsgi.spooler = spooler
+uwsgi.post_fork_hook = _post_fork

@@ -12,7 +12,7 @@ import pytest
 
 import spoolcron
 from spoolcron.core.payload import DUE_ARG, Payload, spool_at
-from spoolcron.runtime.dispatch import Outcome
+from spoolcron.runtime.dispatch import Outcome, not_due_yet
 from spoolcron.spool import codec, files
 from spoolcron.spool.payloads import write_payload
 from tests.conftest import Runs
@@ -57,9 +57,25 @@ def test_async_task_runs_to_completion(spool_dir: Path, runs: Runs) -> None:
 def test_a_moment_early_waits_for_the_precise_instant(spool_dir: Path, runs: Runs) -> None:
     spoolcron.schedule(tasks.record, ["x"], run_after=0.4, now=lambda: 1000.0)
     slept: list[float] = []
-    result = run_spool_file(the_file(spool_dir), now=lambda: 1000.39, sleep=slept.append)
+    result = run_spool_file(the_file(spool_dir), now=lambda: 1000.395, sleep=slept.append)
     assert result.outcome is Outcome.SUCCEEDED
-    assert slept == [pytest.approx(0.01)]
+    assert slept == [pytest.approx(0.005)]
+
+
+@pytest.mark.parametrize(
+    ("args", "expected"),
+    [
+        ({DUE_ARG: b"1000.009"}, True),  # more than MAX_EARLY_WAIT (8 ms) ahead
+        ({DUE_ARG: b"1000.007"}, False),  # the dispatcher waits for it
+        ({DUE_ARG: b"999.5"}, False),
+        ({}, False),  # an earlier release's file: only its `at`, which uWSGI compared
+        ({DUE_ARG: b"soon"}, False),  # dispatch quarantines it, with its reason
+    ],
+)
+def test_not_due_yet_is_told_from_the_due_argument(
+    args: dict[bytes, bytes], expected: bool
+) -> None:
+    assert not_due_yet(args, 1000.0) is expected
 
 
 @pytest.mark.parametrize("early", [0.3, 60], ids=["later_in_the_same_second", "clock_stepped"])

@@ -15,7 +15,7 @@ import logging
 import random
 import time
 import traceback
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -24,7 +24,7 @@ from django.dispatch import Signal
 from ..conf import get_settings
 from ..core import signals
 from ..core.logging import one_line
-from ..core.payload import Payload
+from ..core.payload import DUE_ARG, Payload
 from ..core.protocols import Attempt, Recorder
 from ..core.registry import Task, get_task
 from ..exceptions import PayloadError, UnknownTask
@@ -35,15 +35,30 @@ from .admission import admit
 from .publish import Publisher
 from .timeout import call_with_timeout
 
-__all__ = ["Outcome", "Result", "error_of", "give_up", "run_spool_file"]
+__all__ = ["Outcome", "Result", "error_of", "give_up", "not_due_yet", "run_spool_file"]
 
 logger = logging.getLogger("spoolcron.dispatch")
 
 # uWSGI's `at` is the file's mtime, compared in whole seconds: a spooler woken for one job
 # also picks up the others due later in the same second. Sleeping until those are due would
-# hold up the jobs behind them, so a file more than a moment early goes back to wait, and the
-# waker wakes the spooler again at its own instant.
-MAX_EARLY_WAIT = 0.02
+# hold up the jobs behind them -- a job due now among them --, so a file more than a moment
+# early goes back to wait, and the waker wakes the spooler again at its own instant. The
+# moment: the waker's lead (5 ms) and a little for uWSGI's scan; every millisecond more is a
+# millisecond a job due now can wait behind a sleeping spooler.
+MAX_EARLY_WAIT = 0.008
+
+
+def not_due_yet(args: Mapping[bytes, bytes], now: float) -> bool:
+    """Whether a spool file with these arguments is due later than a dispatcher would wait
+    for: told from its due argument alone, before anything else is read or written, since
+    a woken spooler passes every file whose ``at`` second has come."""
+    due = args.get(DUE_ARG)
+    if due is None:
+        return False
+    try:
+        return float(due) - now > MAX_EARLY_WAIT
+    except ValueError:
+        return False  # dispatch quarantines it with its reason
 
 
 class Outcome(enum.Enum):

@@ -92,7 +92,7 @@ COARSE_RECHECK = 0.001
 WAKE_LEAD = 0.005
 """How long before a file's due instant the spooler is woken: the signal, uWSGI's scan and the
 decoding of the file take about a millisecond on an idle machine, and the dispatcher sleeps out
-what remains (it waits up to ``dispatch.MAX_EARLY_WAIT``, 20 ms, so this stays well below)."""
+what remains (it waits up to ``dispatch.MAX_EARLY_WAIT``, 8 ms: a scan may take 3 more)."""
 
 
 def wake_time(due: float, at: float | None = None, *, lead: float = WAKE_LEAD) -> float:

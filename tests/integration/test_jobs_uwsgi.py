@@ -107,9 +107,12 @@ def test_delayed_job_runs_once_at_its_time(
 def test_the_spooler_runs_jobs_at_the_workers_priority(
     server: tuple[UwsgiProcess, int], runs: Runs
 ) -> None:
-    # uWSGI starts its spooler at nice 19; the first job puts it at SPOOLER_NICE (0).
+    # uWSGI starts its spooler at nice 19 (after the post-fork hook); the first job puts it
+    # at SPOOLER_NICE (0).
     uwsgi, _ = server
     [pid] = uwsgi.spooler_pids()
+    # Set up before its first job: Django and the dispatcher imported right after the fork.
+    uwsgi.wait_for_log(f"spooler ready pid={pid}")
     assert os.getpriority(os.PRIO_PROCESS, pid) == 19
     tasks.record.schedule(["first"])
     wait_for_labels(uwsgi, runs, ["first"])
