@@ -4,7 +4,7 @@ remote queue's uWSGI instance, sent a signed spool request over the uwsgi protoc
 from __future__ import annotations
 
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -15,9 +15,17 @@ from .core.remote import request_args
 from .core.routing import check_queue_name
 from .exceptions import InvalidArguments, SpoolcronImproperlyConfigured
 from .spool import codec, remote
-from .spool.payloads import job_files
+from .spool.payloads import job_files, pending_payloads
 
-__all__ = ["local_job_files", "queue_dirs", "queue_for", "send", "signed_requests"]
+__all__ = [
+    "local_job_files",
+    "local_spool_dirs",
+    "local_spooled",
+    "queue_dirs",
+    "queue_for",
+    "send",
+    "signed_requests",
+]
 
 
 def queue_dirs(conf: Settings) -> dict[str, Path]:
@@ -27,6 +35,24 @@ def queue_dirs(conf: Settings) -> dict[str, Path]:
         for queue in conf.local_queues
         if queue.name != DEFAULT_QUEUE and queue.spool_dir is not None
     }
+
+
+def local_spool_dirs(conf: Settings) -> dict[str, Path]:
+    """The spool directory of each local queue, by name, the default first."""
+    return {
+        queue.name: queue.spool_dir for queue in conf.local_queues if queue.spool_dir is not None
+    }
+
+
+def local_spooled(conf: Settings) -> Iterator[tuple[str, Path, Payload]]:
+    """(queue, path, payload) of every readable spoolcron file in each local queue's spool
+    directory; a directory not made yet holds none."""
+    for name, directory in local_spool_dirs(conf).items():
+        try:
+            for path, payload in pending_payloads(directory):
+                yield name, path, payload
+        except FileNotFoundError:
+            continue
 
 
 def local_job_files(conf: Settings, job_id: str) -> list[Path]:

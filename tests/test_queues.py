@@ -34,6 +34,8 @@ from spoolcron.exceptions import (
     SpoolcronImproperlyConfigured,
 )
 from spoolcron.operations.config import uwsgi_config
+from spoolcron.operations.jobs import cancel_job, pending
+from spoolcron.operations.upcoming import upcoming as upcoming_runs
 from spoolcron.queue_checks import check_queues
 from spoolcron.runtime.admission import admit
 from spoolcron.spool import codec, files, remote
@@ -141,6 +143,31 @@ def test_schedule_writes_into_the_queue_named(queues: dict[str, Path]) -> None:
     assert file.path.name.endswith(f"{job.id}_1")
     assert json.loads(file.body)["meta"] == {"queue": "slow"}
     assert files.list_files(queues["spool"]) == []
+
+
+@pytest.mark.django_db
+def test_listings_cancel_and_health_see_every_local_queue(queues: dict[str, Path]) -> None:
+    here = spoolcron.schedule(tasks.record, ["here"], run_after=2, on_commit=False)
+    slow = spoolcron.schedule(tasks.record, ["slowly"], run_after=1, queue="slow", on_commit=False)
+    listed = pending()
+    assert [(j.id, j.place, j.queue) for j in listed] == [
+        (slow.id, "spool:slow", "slow"),
+        (here.id, "spool", "default"),
+    ]
+    assert listed[0].as_dict()["queue"] == "slow"
+    upcoming, _ = upcoming_runs(count=10)
+    assert {run.name for run in upcoming.runs} >= {here.id, slow.id}
+    numbers = spoolcron.health(overdue_after=0, now=time.time() + 60)
+    assert numbers["pending_spool"] == 2
+    assert numbers["overdue"] == 2
+    assert numbers["queues"] == {
+        "default": {"pending": 1, "overdue": 1},
+        "slow": {"pending": 1, "overdue": 1},
+        "wide": {"pending": 0, "overdue": 0},
+    }
+    assert cancel_job(slow.id).id == slow.id
+    assert files.list_files(queues["slow"]) == []
+    assert [j.id for j in pending()] == [here.id]
 
 
 def test_an_unknown_queue_is_refused_naming_it(queues: dict[str, Path]) -> None:

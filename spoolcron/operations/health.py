@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -13,6 +14,7 @@ from ..core.payload import due_of
 from ..core.times import utc
 from ..exceptions import SpoolFileError
 from ..jobs import publisher
+from ..queues import local_spool_dirs
 from ..spool import files, heartbeat
 from .entries import silent_entries
 from .stored import all_entries
@@ -62,20 +64,16 @@ def health(
     current = time.time() if now is None else now
     pending = overdue = 0
     oldest: float | None = None
-    try:
-        paths = files.list_files(conf.spool_dir)
-    except FileNotFoundError:  # nothing was ever enqueued, and no uWSGI created it
-        paths = []
-    for path in paths:
-        try:
-            file = files.read(path)
-        except (FileNotFoundError, SpoolFileError):
-            continue
-        due = due_of(file.args, file.at)
-        pending += 1
-        if current - due > overdue_after:
-            overdue += 1
-            oldest = max(oldest or 0.0, current - due)
+    queues: dict[str, dict[str, int]] = {}
+    for name, directory in local_spool_dirs(conf).items():
+        counts = queues[name] = {"pending": 0, "overdue": 0}
+        for due in _spooled_due(directory):
+            counts["pending"] += 1
+            if current - due > overdue_after:
+                counts["overdue"] += 1
+                oldest = max(oldest or 0.0, current - due)
+        pending += counts["pending"]
+        overdue += counts["overdue"]
     beat = heartbeat.read(conf.spool_dir, now=current)
     failed = len(files.list_quarantined(conf.failed_dir))
     recent = failed
@@ -100,7 +98,22 @@ def health(
         "failed_since_seconds": failed_since,
         "spooler_attached": bool(beat and beat.get("spooler_pids")),
         "spooler_pids": list(beat.get("spooler_pids", [])) if beat else [],
+        "queues": queues,
     }
+
+
+def _spooled_due(directory: Path) -> Iterator[float]:
+    """The due time of each spool file in ``directory`` (any file: uwsgi.spool()'s too)."""
+    try:
+        paths = files.list_files(directory)
+    except FileNotFoundError:  # nothing was ever enqueued, and no uWSGI created it
+        return
+    for path in paths:
+        try:
+            file = files.read(path)
+        except (FileNotFoundError, SpoolFileError):
+            continue
+        yield due_of(file.args, file.at)
 
 
 def health_report(

@@ -11,13 +11,14 @@ from typing import Any, overload
 
 from django.utils import timezone
 
-from ..conf import get_settings
+from ..conf import DEFAULT_QUEUE, get_settings
 from ..core.payload import Payload, job_file_prefix
 from ..core.times import utc
 from ..exceptions import JobNotFound
 from ..jobs import Job, JobStatus, publisher
+from ..queues import local_job_files, local_spooled
 from ..spool import files, locks
-from ..spool.payloads import job_files, payload_at, pending_payloads
+from ..spool.payloads import payload_at
 
 __all__ = ["PendingJob", "PendingList", "cancel_job", "pending", "spooled"]
 
@@ -38,11 +39,13 @@ class PendingJob:
     path: Path | None
     """Its spool file; None while it waits in the pending store."""
     place: str = "spool"
-    """Where it waits: "spool" (due soon, or running), or the store: "files", "database"."""
+    """Where it waits: "spool" (due soon, or running; "spool:NAME" in a queue other than the
+    default), or the store: "files", "database"."""
     args: list[Any] = field(default_factory=list)
     kwargs: dict[str, Any] = field(default_factory=dict)
     meta: dict[str, Any] = field(default_factory=dict)
     """``{"entry_manual_run": NAME}`` for a run of an entry enqueued by hand."""
+    queue: str = DEFAULT_QUEUE
 
     def as_dict(self) -> dict[str, Any]:
         """JSON-ready: ``due`` in ISO 8601 in the current time zone, ``path`` a str or None
@@ -55,6 +58,7 @@ class PendingJob:
             "attempt": self.attempt,
             "entry": self.entry,
             "place": self.place,
+            "queue": self.queue,
             "path": None if self.path is None else str(self.path),
         }
 
@@ -72,18 +76,17 @@ def _pending_job(payload: Payload, path: Path | None, place: str) -> PendingJob:
         args=payload.args,
         kwargs=payload.kwargs,
         meta=payload.meta,
+        queue=payload.queue or DEFAULT_QUEUE,
     )
 
 
 def spooled() -> list[PendingJob]:
-    """The jobs in the spool directory, one-off jobs and periodic fires, soonest first."""
-    try:
-        found = [
-            _pending_job(payload, path, "spool")
-            for path, payload in pending_payloads(get_settings().spool_dir)
-        ]
-    except FileNotFoundError:
-        return []  # no spool directory: nothing was ever enqueued here
+    """The jobs in each local queue's spool directory, one-off jobs and periodic fires,
+    soonest first."""
+    found = [
+        _pending_job(payload, path, "spool" if name == DEFAULT_QUEUE else f"spool:{name}")
+        for name, path, payload in local_spooled(get_settings())
+    ]
     return sorted(found, key=lambda job: (job.due, job.id))
 
 
@@ -150,7 +153,7 @@ def cancel_job(job_id: str) -> Job:
         logger.info("job cancelled job=%s task=%s", job_id, waiting.task)
         results.forget(job_id)
         return Job(id=job_id, task=waiting.task, run_after=utc(waiting.run_after))
-    for path in job_files(get_settings().spool_dir, job_id):
+    for path in local_job_files(get_settings(), job_id):
         payload = payload_at(path)
         if payload is None:
             continue

@@ -13,7 +13,7 @@ from ..core.payload import Payload
 from ..core.times import now as current_time
 from ..core.upcoming import Upcoming, merge_upcoming
 from ..jobs import publisher
-from ..spool.payloads import pending_payloads
+from ..queues import local_spooled
 from .entries import paused_entries, unknown_entry
 from .stored import all_entries
 
@@ -39,11 +39,8 @@ def upcoming(
     """
     current = current_time() if now is None else now
     entries, problems = all_entries()
-    spool_dir = get_settings().spool_dir
-    try:
-        spooled = [payload for _, payload in pending_payloads(spool_dir)]
-    except FileNotFoundError:
-        spooled = []  # uWSGI creates it on start; nothing was enqueued yet
+    # Every local queue's directory; one uWSGI has not made yet holds nothing.
+    spooled = [payload for _, _, payload in local_spooled(get_settings())]
     store = publisher().store
     if store is not None:
         # The store lists soonest first: more than `count` of them can never be shown, unless
