@@ -81,17 +81,23 @@ file found in the spool directory is moved aside unread."""
 _NAME_PREFIX = PREFIX + "spoolcron_"
 
 
+AT_MARGIN = 0.1
+"""How long before its due instant a spool file's ``at`` second must have begun."""
+
+
 def spool_at(run_after: float) -> int:
     """The ``at`` (the mtime, in whole seconds) of a spool file due at ``run_after``.
 
     uWSGI runs a file once ``time(NULL)`` -- the kernel's coarse clock, which turns each
     second 1-10 ms (more on a busy virtual machine) after the precise one -- has reached its
-    ``at``. A whole second before the due one, the spooler woken at the precise instant (or
-    a little before it, see ``spoolcron.spool.waker``) never passes the file over while the
-    coarse clock lags. Nothing runs early for it: the dispatcher compares the precise
+    ``at``. The second that begins at least :data:`AT_MARGIN` before the due instant: the
+    spooler woken a few milliseconds before it (``spoolcron.spool.waker``) never passes the
+    file over while the coarse clock lags, and a woken spooler does not look at the file
+    much earlier than that (it passes every file whose ``at`` has come: a job due now would
+    wait behind them). Nothing runs early for it: the dispatcher compares the precise
     ``run_after`` of the payload and leaves a file that is not due yet in place.
     """
-    return math.floor(run_after) - 1
+    return math.floor(run_after - AT_MARGIN)
 
 
 def due_of(args: Mapping[bytes, bytes], at: float) -> float:

@@ -33,9 +33,10 @@ def write_payload(
 ) -> Path:
     """Write ``payload`` as a spool file due at its ``run_after`` (atomic; see files.write).
 
-    The file's ``at`` is :func:`~spoolcron.core.payload.spool_at`, a whole second before the
-    due one, so uWSGI's coarse clock never holds it back; its arguments carry the precise due
-    time for the waker, and the dispatcher runs nothing before it.
+    The file's ``at`` is :func:`~spoolcron.core.payload.spool_at`, a second that begins at
+    least 0.1 s before the due instant, so uWSGI's coarse clock does not hold it back; its
+    arguments carry the precise due time for the waker, and the dispatcher runs nothing
+    before it.
 
     ``body`` is ``encode_body(payload)`` when the caller encoded it already. A full, read-only
     or unwritable spool directory raises :class:`SpoolWriteError` (nothing is left behind);

@@ -5,13 +5,14 @@ and compares ``at`` (the file's mtime) in whole seconds, so on its own a job run
 whole frequency late. The waker runs in the spoolcron mule: it watches the spool directory,
 keeps a heap of the files' due times, and signals the spooler (SIGUSR1) at each due instant.
 
-* **Which instant.** spoolcron writes each file with an ``at`` a whole second before its due
-  second (``core.payload.spool_at``) and the precise due time in its arguments (``due``), so
-  by the due instant uWSGI's ``time(NULL)`` -- the kernel's coarse clock, which turns a new
-  second 1-10 ms after the precise one -- has passed ``at`` whatever its lag: the waker never
-  waits for that clock. It wakes the spooler ``lead`` seconds (a few ms) before the due
-  instant, which covers the signal, uWSGI's directory scan and the decoding of the file; the
-  dispatcher then sleeps out the remainder, so jobs start on time, never early. A file
+* **Which instant.** spoolcron writes each file with an ``at`` second that begins at least
+  0.1 s before its due instant (``core.payload.spool_at``) and the precise due time in its
+  arguments (``due``), so by the due instant uWSGI's ``time(NULL)`` -- the kernel's coarse
+  clock, which turns a new second 1-10 ms after the precise one -- has passed ``at``: the
+  waker only waits for that clock when it lags by more (it checks). It wakes the spooler
+  ``lead`` seconds (a few ms) before the due instant, which covers the signal, uWSGI's
+  directory scan and the decoding of the file; the dispatcher then sleeps out the remainder,
+  so jobs start on time, never early. A file
   without ``due`` (written by an earlier release) is due at its mtime and is woken for once
   the coarse clock has reached that second, as before.
 * **Noticing new files.** The kernel's inotify reports each file renamed, linked or written

@@ -47,7 +47,7 @@ StartServer = Callable[..., tuple[UwsgiProcess, int]]
 def start_server(
     run_uwsgi: RunUwsgi, dirs: tuple[Path, Path], runs: Runs, project_db: Database
 ) -> StartServer:
-    def start(**env: str) -> tuple[UwsgiProcess, int]:
+    def start(*options: str, **env: str) -> tuple[UwsgiProcess, int]:
         spool, _ = dirs
         port = free_port()
         uwsgi = run_uwsgi(
@@ -58,6 +58,7 @@ def start_server(
             "--shared-import=spoolcron.uwsgi",
             f"--mule={Path(spoolcron.__file__).parent / 'mule.py'}",
             "--processes=2",
+            *options,
             env={
                 "DJANGO_SETTINGS_MODULE": "tests.settings",
                 "SPOOLCRON_SPOOL_DIR": str(spool),
@@ -118,6 +119,18 @@ def test_the_spooler_runs_jobs_at_the_workers_priority(
     wait_for_labels(uwsgi, runs, ["first"])
     assert os.getpriority(os.PRIO_PROCESS, pid) == 0
     uwsgi.wait_for_log(f"spooler priority set pid={pid} nice=0 was=19")
+
+
+def test_a_projects_postfork_functions_still_run(start_server: StartServer, runs: Runs) -> None:
+    uwsgi, _ = start_server("--import=tests.integration.apps.postfork_marks")
+    [spooler] = uwsgi.spooler_pids()
+    uwsgi.wait_for_log(f"spooler ready pid={spooler}")
+    forked = [spooler, *uwsgi.worker_pids(), *uwsgi.mule_pids()]
+    uwsgi.wait_until(
+        lambda: all((runs.directory / f"postfork-{pid}").exists() for pid in forked) or None,
+        10,
+        message=f"@postfork to run in {forked}",
+    )
 
 
 def test_spooler_nice_none_keeps_uwsgis_priority(start_server: StartServer, runs: Runs) -> None:
