@@ -299,6 +299,7 @@ def test_jobs_lists_pending_and_running_jobs(valid: tuple[Path, Path]) -> None:
         "attempt": 1,
         "entry": None,
         "place": "spool",
+        "queue": "default",
         "path": str(spool / "uwsgi_spoolfile_on_spoolcron_job-a_1"),
     }
 

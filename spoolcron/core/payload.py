@@ -81,6 +81,10 @@ file found in the spool directory is moved aside unread."""
 _NAME_PREFIX = PREFIX + "spoolcron_"
 
 
+# One encoder for every body (it keeps no state between calls): building one per job is a
+# measurable share of a bulk enqueue.
+_BODY_ENCODER = DjangoJSONEncoder(separators=(",", ":"), allow_nan=False)
+
 AT_MARGIN = 0.1
 """How long before its due instant a spool file's ``at`` second must have begun."""
 
@@ -214,9 +218,7 @@ class Payload:
             "entry": self.entry,
         }
         # No NaN or Infinity: they are not JSON, and databases refuse them in result rows.
-        return json.dumps(
-            document, cls=DjangoJSONEncoder, separators=(",", ":"), allow_nan=False
-        ).encode()
+        return _BODY_ENCODER.encode(document).encode()
 
     def next_attempt(self, run_after: float) -> Payload:
         return replace(self, attempt=self.attempt + 1, run_after=run_after)
