@@ -236,6 +236,7 @@ def test_health_counts(spool_dirs: tuple[Path, Path]) -> None:
         "failed_since_seconds": None,
         "spooler_attached": False,
         "spooler_pids": [],
+        "queues": {"default": {"pending": 1, "overdue": 1}},
     }
 
 

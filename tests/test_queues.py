@@ -4,6 +4,7 @@ tests/integration/test_queues_uwsgi.py and test_nginx_uwsgi.py)."""
 
 from __future__ import annotations
 
+import io
 import json
 import socket
 import threading
@@ -13,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from django.core.management import CommandError, call_command
 
 import spoolcron
 from spoolcron.checks import ServerOptions
@@ -165,6 +167,10 @@ def test_listings_cancel_and_health_see_every_local_queue(queues: dict[str, Path
         "slow": {"pending": 1, "overdue": 1},
         "wide": {"pending": 0, "overdue": 0},
     }
+    out = io.StringIO()
+    with pytest.raises(CommandError):  # no uWSGI runs here: unhealthy, the numbers still shown
+        call_command("spoolcron", "health", stdout=out)
+    assert "pending    2 (1 in default, 1 in slow, 0 in wide)" in out.getvalue().splitlines()
     assert cancel_job(slow.id).id == slow.id
     assert files.list_files(queues["slow"]) == []
     assert [j.id for j in pending()] == [here.id]

@@ -387,10 +387,15 @@ class Output:
         if numbers["failed_since_seconds"] is not None:
             window = relative(numbers["failed_since_seconds"]).removeprefix("in ")
             failed += f" ({numbers['failed_recent']} in the last {window})"
+        pending = str(numbers["pending"])
+        queues = numbers.get("queues", {})
+        if len(queues) > 1:
+            # Where the spooled ones wait, when there is more than the default queue.
+            pending += " (" + ", ".join(f"{q['pending']} in {n}" for n, q in queues.items()) + ")"
         for label, value in (
             ("status", verdict),
             ("spooler", spooler),
-            ("pending", str(numbers["pending"])),
+            ("pending", pending),
             ("overdue", f"{numbers['overdue']} (by more than {max_overdue:g} s)"),
             ("failed", failed),
             ("spool dir", numbers["spool_dir"]),
