@@ -178,9 +178,13 @@ DOCUMENTED = ("--shared-import=spoolcron.uwsgi", f"--mule={REPO / 'spoolcron' / 
 MODULE_FUNCTION = ("--import=spoolcron.uwsgi", "--mule=spoolcron.uwsgi:mule")
 
 
-def beat_options(spool_dir: Path, *options: str, hooks: Sequence[str] = DOCUMENTED) -> list[str]:
+def beat_options(
+    spool_dir: Path, *options: str, hooks: Sequence[str] = DOCUMENTED, port: int | None = None
+) -> list[str]:
+    """The options of a test project under uWSGI with spoolcron as the README installs it
+    (``port``: its HTTP port, default a free one)."""
     return [
-        f"--http-socket=127.0.0.1:{free_port()}",
+        f"--http-socket=127.0.0.1:{port or free_port()}",
         "--module=tests.wsgi",
         f"--spooler={spool_dir}",
         "--spooler-frequency=60",

@@ -28,6 +28,7 @@ from tests.testapp import tasks
 from .conftest import RunUwsgi
 from .harness import UwsgiProcess, free_port
 from .project import Database
+from .test_beat_uwsgi import beat_options
 
 pytestmark = [pytest.mark.uwsgi, pytest.mark.django_db(transaction=True)]
 
@@ -51,14 +52,7 @@ def start_server(
         spool, _ = dirs
         port = free_port()
         uwsgi = run_uwsgi(
-            f"--http-socket=127.0.0.1:{port}",
-            "--module=tests.wsgi",
-            f"--spooler={spool}",
-            "--spooler-frequency=60",
-            "--shared-import=spoolcron.uwsgi",
-            f"--mule={Path(spoolcron.__file__).parent / 'mule.py'}",
-            "--processes=2",
-            *options,
+            *beat_options(spool, "--processes=2", *options, port=port),
             env={
                 "DJANGO_SETTINGS_MODULE": "tests.settings",
                 "SPOOLCRON_SPOOL_DIR": str(spool),

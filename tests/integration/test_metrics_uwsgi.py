@@ -21,7 +21,6 @@ else:
 
 from prometheus_client.parser import text_string_to_metric_families
 
-import spoolcron
 from spoolcron.core import signals
 from spoolcron.spool import files
 from tests.conftest import Runs
@@ -29,6 +28,7 @@ from tests.conftest import Runs
 from .conftest import RunUwsgi
 from .harness import UwsgiProcess, free_port, wait_until
 from .project import Database
+from .test_beat_uwsgi import beat_options
 
 pytestmark = [pytest.mark.uwsgi, pytest.mark.django_db(transaction=True)]
 
@@ -79,14 +79,12 @@ def server(
     (multiproc / "counter_1.db").write_bytes(b"stale")
     port = free_port()
     uwsgi = run_uwsgi(
-        f"--http-socket=127.0.0.1:{port}",
-        "--module=tests.wsgi",
-        f"--spooler={spool}",
-        "--spooler-frequency=60",
-        "--shared-import=spoolcron.uwsgi",
-        f"--mule={Path(spoolcron.__file__).parent / 'mule.py'}",
-        "--processes=2",
-        f'--exec-asap=mkdir -p {multiproc} && find {multiproc} -name "*.db" -delete',
+        *beat_options(
+            spool,
+            "--processes=2",
+            f'--exec-asap=mkdir -p {multiproc} && find {multiproc} -name "*.db" -delete',
+            port=port,
+        ),
         env={
             "DJANGO_SETTINGS_MODULE": "tests.integration.metrics_settings",
             "PROMETHEUS_MULTIPROC_DIR": str(multiproc),
