@@ -30,11 +30,7 @@ __all__ = [
 
 def queue_dirs(conf: Settings) -> dict[str, Path]:
     """The spool directory of each local queue but the default, by name."""
-    return {
-        queue.name: queue.spool_dir
-        for queue in conf.local_queues
-        if queue.name != DEFAULT_QUEUE and queue.spool_dir is not None
-    }
+    return {name: path for name, path in local_spool_dirs(conf).items() if name != DEFAULT_QUEUE}
 
 
 def local_spool_dirs(conf: Settings) -> dict[str, Path]:
@@ -59,9 +55,8 @@ def local_job_files(conf: Settings, job_id: str) -> list[Path]:
     """The job's files in the spool directory of each local queue."""
     return [
         path
-        for queue in conf.local_queues
-        if queue.spool_dir is not None
-        for path in job_files(queue.spool_dir, job_id)
+        for directory in local_spool_dirs(conf).values()
+        for path in job_files(directory, job_id)
     ]
 
 

@@ -256,7 +256,7 @@ def mule() -> None:
     from .core.payload import MAX_BODY_SIZE
     from .jobs import publisher
     from .operations.retention import prune
-    from .queues import queue_dirs
+    from .queues import local_spool_dirs, queue_dirs
     from .runtime.mule import MuleLoop
     from .spool import files
     from .spool.payloads import SpoolFireWriter
@@ -269,7 +269,7 @@ def mule() -> None:
     for connection in connections.all():
         connection.close()
     conf = get_settings()
-    spool_dirs = [queue.spool_dir for queue in conf.local_queues if queue.spool_dir is not None]
+    spool_dirs = list(local_spool_dirs(conf).values())
     for spool_dir in spool_dirs:
         files.ensure_dir(spool_dir)
         # uWSGI creates its --spooler directory mode 0750: job arguments are nobody else's.

@@ -24,7 +24,7 @@ from django.dispatch import Signal
 from ..conf import get_settings
 from ..core import signals
 from ..core.logging import one_line
-from ..core.payload import DUE_ARG, Payload
+from ..core.payload import Payload, due_of
 from ..core.protocols import Attempt, Recorder
 from ..core.registry import Task, get_task
 from ..exceptions import PayloadError, UnknownTask
@@ -52,13 +52,8 @@ def not_due_yet(args: Mapping[bytes, bytes], now: float) -> bool:
     """Whether a spool file with these arguments is due later than a dispatcher would wait
     for: told from its due argument alone, before anything else is read or written, since
     a woken spooler passes every file whose ``at`` second has come."""
-    due = args.get(DUE_ARG)
-    if due is None:
-        return False
-    try:
-        return float(due) - now > MAX_EARLY_WAIT
-    except ValueError:
-        return False  # dispatch quarantines it with its reason
+    # Without a readable due argument: due "now", so dispatch handles it (and its reason).
+    return due_of(args, now) - now > MAX_EARLY_WAIT
 
 
 class Outcome(enum.Enum):
