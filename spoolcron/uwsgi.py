@@ -128,7 +128,6 @@ def spooler(env: Mapping[Any, Any]) -> int:
         # (A body-less remote request is admitted or quarantined first, whenever it is due.)
         return int(uwsgi.SPOOL_RETRY)
     _process.prepare(get_settings().spooler_nice)
-    recorder = DatabaseRecorder()
     # hold(): the spooler's POSIX lock on this file dies if this process opens and closes
     # the file again, so everything below reads it from what uWSGI passed in.
     with locks.hold(path, args, body) as file:
@@ -139,10 +138,12 @@ def spooler(env: Mapping[Any, Any]) -> int:
             return int(uwsgi.SPOOL_RETRY)
         try:
             started = starts.record_start(path)
+            counted = True
         except OSError:
             # A full or read-only disk must not stop jobs: run it, uncounted.
             logger.exception("could not count the start of spool file path=%s", path)
-            started = 0
+            started, counted = 0, False
+        recorder = DatabaseRecorder(restarted=started > 0 or not counted)
         if started >= MAX_STARTS:
             reason = (
                 f"Spool file {str(path)!r} was started {started} times and the spooler died "
@@ -260,7 +261,7 @@ def mule() -> None:
     from .runtime.mule import MuleLoop
     from .spool import files
     from .spool.payloads import SpoolFireWriter
-    from .spool.waker import Waker
+    from .spool.waker import EVENT_DELAY, Waker
     from .spool.wakers import Wakers
     from .storage.entries import DatabaseEntrySource
     from .storage.ledger import DatabaseLedger
@@ -287,6 +288,7 @@ def mule() -> None:
                 functools.partial(_wake_spoolers_of, spool_dir),
                 failed_dir=conf.failed_dir,
                 max_body=MAX_BODY_SIZE,
+                event_delay=EVENT_DELAY,
             )
             for spool_dir in spool_dirs
         ]

@@ -16,6 +16,7 @@ from typing import Any
 
 import pytest
 from django.db import DatabaseError, OperationalError, connection
+from django.utils import timezone
 
 import spoolcron
 from spoolcron.core.payload import META_OVERLAP, Payload
@@ -23,7 +24,7 @@ from spoolcron.models import JobResult, Run
 from spoolcron.runtime import dispatch
 from spoolcron.runtime.dispatch import Outcome
 from spoolcron.spool import files
-from spoolcron.spool.payloads import write_payload
+from spoolcron.spool.payloads import read_payload, write_payload
 from spoolcron.storage import history, recorder
 from spoolcron.storage.recorder import DatabaseRecorder
 
@@ -161,6 +162,65 @@ def test_a_quick_task_commits_nothing_before_it_and_one_transaction_after(
     assert row.attempts == 1
     assert row.return_value == job_id
     assert row.started_at == run.started
+
+
+def _left_running(job_id: str) -> Run:
+    """The run a process that died mid-task left "running"."""
+    return Run.objects.create(
+        job_id=job_id,
+        task=f"{__name__}.quick",
+        attempt=1,
+        due=timezone.now(),
+        started=timezone.now(),
+        outcome=Run.Outcome.RUNNING,
+        host="gone",
+        pid=None,
+    )
+
+
+def test_a_first_start_writes_two_inserts_and_a_restart_closes_what_the_dead_one_left(
+    spool_dir: Path, statements: Statements
+) -> None:
+    # The first start of a spool file (uWSGI's spooler counted none before it): the end of a
+    # quick task is its JobResult row and its Run row, two INSERTs, nothing else.
+    first = spool_job(spool_dir, f"{__name__}.quick")
+    assert dispatch_file(first, DatabaseRecorder(restarted=False)).outcome is Outcome.SUCCEEDED
+    assert [word for word, _ in statements.writes] == ["INSERT", "INSERT"]
+
+    # A file its spooler counted an earlier start of: the run the dead process left is closed.
+    job_id = uuid.uuid4().hex
+    left = _left_running(job_id)
+    again = spool_job(spool_dir, f"{__name__}.quick", job_id=job_id)
+    assert dispatch_file(again, DatabaseRecorder(restarted=True)).outcome is Outcome.SUCCEEDED
+    left.refresh_from_db()
+    assert (left.outcome, left.error) == (Run.Outcome.FAILED, history.RAN_AGAIN)
+    assert Run.objects.get(job_id=job_id, outcome=Run.Outcome.SUCCEEDED)
+
+
+def test_a_start_another_host_recorded_is_closed_though_this_spooler_counted_none(
+    spool_dir: Path,
+) -> None:
+    # Host A's spooler wrote the start (its Run row and its RUNNING result, one transaction)
+    # and died; the database store gave the job to host B, whose spooler never started it.
+    job_id = uuid.uuid4().hex
+    left = _left_running(job_id)
+    path = spool_job(spool_dir, f"{__name__}.quick", job_id=job_id)
+    payload = read_payload(files.read(path))
+    JobResult.objects.create(
+        id=job_id,
+        task=payload.task,
+        status=JobResult.Status.RUNNING,
+        attempts=1,
+        args=payload.args,
+        kwargs={},
+        backend="",
+        queue_name="",
+    )
+    assert dispatch_file(path, DatabaseRecorder(restarted=False)).outcome is Outcome.SUCCEEDED
+    left.refresh_from_db()
+    assert (left.outcome, left.error) == (Run.Outcome.FAILED, history.RAN_AGAIN)
+    row = JobResult.objects.get(pk=job_id)
+    assert (row.status, row.attempts) == (JobResult.Status.SUCCESSFUL, 2)
 
 
 def test_a_slow_task_gets_its_running_rows_while_it_runs(spool_dir: Path) -> None:

@@ -15,6 +15,7 @@ from spoolcron.core.payload import DUE_ARG, Payload, spool_at
 from spoolcron.spool import files, inotify
 from spoolcron.spool.payloads import write_payload
 from spoolcron.spool.waker import WAKE_LEAD, Waker
+from spoolcron.spool.wakers import Wakers
 from tests.helpers import Clock
 
 linux_only = pytest.mark.skipif(not sys.platform.startswith("linux"), reason="inotify is Linux's")
@@ -197,6 +198,41 @@ def test_wait_returns_early_when_a_file_appears(tmp_path: Path) -> None:
     try:
         started = time.monotonic()
         waker.wait(30)
+        assert time.monotonic() - started < 20
+    finally:
+        assert writer.wait(30) == 0
+        waker.close()
+
+
+@linux_only
+@pytest.mark.parametrize("queues", [1, 2])
+def test_the_mule_looks_at_a_new_file_event_delay_after_it_appeared(
+    tmp_path: Path, queues: int
+) -> None:
+    # The mule's wakers (EVENT_DELAY): the writer of a job due now woke its spoolers, and the
+    # mule must not take a CPU from them at that instant. Measured from the moment the file
+    # is in place, so the lower bound holds however slow the machine.
+    dirs = [tmp_path / f"q{i}" for i in range(queues)]
+    wakers = Wakers([Waker(d, lambda: None, event_delay=0.3) for d in map(files.ensure_dir, dirs)])
+    writer = _write_from_another_process(dirs[-1], after=0.2, how="rename")
+    try:
+        wakers.wait(30)
+        returned = time.time()
+        [written] = files.list_files(dirs[-1])
+        assert returned - written.stat().st_ctime >= 0.25  # ctime: coarse, a tick early at most
+        assert [waker.step() for waker in wakers.wakers]  # the file is there to be seen
+    finally:
+        assert writer.wait(30) == 0
+        wakers.close()
+
+
+@linux_only
+def test_the_event_delay_ends_when_the_next_step_is_due(tmp_path: Path) -> None:
+    waker = Waker(tmp_path, lambda: None, event_delay=60)
+    writer = _write_from_another_process(tmp_path, after=0.2, how="rename")
+    try:
+        started = time.monotonic()
+        waker.wait(2)  # the next step in 2 s: a 60 s delay must not hold it back
         assert time.monotonic() - started < 20
     finally:
         assert writer.wait(30) == 0

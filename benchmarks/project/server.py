@@ -158,6 +158,9 @@ def serve(
         "--processes=1",
         # Default --spooler-frequency (30 s): what wakes the spooler on time is the mule.
         f"--spooler={spool}",
+        # As `manage.py spoolcron uwsgi-config` prints it: no "managing request" line from
+        # uWSGI before and after each job (spoolcron logs its own).
+        "--spooler-quiet",
         "--import=spoolcron.uwsgi",
         "--mule=spoolcron.uwsgi:mule",
         *([f"--socket={socket}"] if socket else []),

@@ -43,9 +43,9 @@ logger = logging.getLogger("spoolcron.dispatch")
 # also picks up the others due later in the same second. Sleeping until those are due would
 # hold up the jobs behind them -- a job due now among them --, so a file more than a moment
 # early goes back to wait, and the waker wakes the spooler again at its own instant. The
-# moment: the waker's lead (5 ms) and a little for uWSGI's scan; every millisecond more is a
+# moment: the waker's lead (2 ms) and a little for uWSGI's scan; every millisecond more is a
 # millisecond a job due now can wait behind a sleeping spooler.
-MAX_EARLY_WAIT = 0.008
+MAX_EARLY_WAIT = 0.005
 
 
 def not_due_yet(args: Mapping[bytes, bytes], now: float) -> bool:

@@ -50,7 +50,7 @@ from . import files, locks
 from .codec import PREFIX, check_header, decode
 from .inotify import DirectoryWatch
 
-__all__ = ["COARSE_LAG", "WAKE_LEAD", "Waker", "coarse_time", "wake_time"]
+__all__ = ["COARSE_LAG", "EVENT_DELAY", "WAKE_LEAD", "Waker", "coarse_time", "wake_time"]
 
 logger = logging.getLogger("spoolcron.waker")
 
@@ -90,10 +90,18 @@ COARSE_LAG = _coarse_lag()
 # How soon to look again while the coarse clock has not reached a file's `at` second.
 COARSE_RECHECK = 0.001
 
-WAKE_LEAD = 0.005
+EVENT_DELAY = 0.003
+"""How long the mule lets a new file's event wait before it looks: the writer of a job due now
+wakes the spoolers itself (``Publisher.to_spool``), and a mule reading the same file at that
+instant takes a CPU from the spooler it woke -- on a two-core host the job due now then waits
+milliseconds for one. After 3 ms that spooler holds the file and the mule leaves it; a file
+whose writer wakes nobody (``uwsgi.spool()`` in other code) is woken 3 ms later."""
+
+WAKE_LEAD = 0.002
 """How long before a file's due instant the spooler is woken: the signal, uWSGI's scan and the
-decoding of the file take about a millisecond on an idle machine, and the dispatcher sleeps out
-what remains (it waits up to ``dispatch.MAX_EARLY_WAIT``, 8 ms: a scan may take 3 more)."""
+decoding of the file take a few tenths of a millisecond on an idle machine, and the dispatcher
+sleeps out what remains (it waits up to ``dispatch.MAX_EARLY_WAIT``, 5 ms: a scan may take 3
+more). Not longer: a spooler sleeping out the lead cannot start a job due now meanwhile."""
 
 
 def wake_time(due: float, at: float | None = None, *, lead: float = WAKE_LEAD) -> float:
@@ -102,6 +110,14 @@ def wake_time(due: float, at: float | None = None, *, lead: float = WAKE_LEAD) -
     instant, but not before uWSGI can see the file (the coarse clock past ``at``'s second)."""
     mtime = due if at is None else at
     return max(due - lead, math.floor(mtime) + COARSE_LAG)
+
+
+def settle_event(delay: float, deadline: float) -> None:
+    """Let an event wait ``delay`` seconds (see EVENT_DELAY), but not past ``deadline``
+    (``time.monotonic()``), when the next step is due anyway."""
+    pause = min(delay, deadline - time.monotonic())
+    if pause > 0:
+        time.sleep(pause)
 
 
 def _due_from_head(head: bytes, mtime: float) -> float:
@@ -136,6 +152,7 @@ class Waker:
         max_body: int | None = None,
         settle: float = 0.1,
         hold_wakes: float = 1.0,
+        event_delay: float = 0.0,
     ) -> None:
         self.spool_dir = spool_dir
         self._wake = wake
@@ -149,6 +166,7 @@ class Waker:
         self.max_body = max_body
         self.settle = settle
         self.hold_wakes = hold_wakes
+        self.event_delay = event_delay
         self._suspects: dict[str, float] = {}  # name -> when to look at it again
         self._suspect_since: dict[str, float] = {}
         self.quarantined = 0
@@ -178,12 +196,15 @@ class Waker:
             self._watch = None
 
     def wait(self, timeout: float) -> None:
-        """Sleep ``timeout`` seconds, or less if a file appears in the spool directory."""
+        """Sleep ``timeout`` seconds, or less if a file appears in the spool directory
+        (``event_delay`` seconds after it appeared, at most ``timeout``)."""
         self._waited = True
         if self._watch is None:
             time.sleep(max(0.0, timeout))
-        else:
-            self._watch.wait(timeout)
+            return
+        began = time.monotonic()
+        if self._watch.wait(timeout):
+            settle_event(self.event_delay, began + timeout)
 
     def notify(self, name: str, due: float, spool_dir: Path | None = None) -> None:
         """Tell the waker about a file this process wrote, without waiting for a scan

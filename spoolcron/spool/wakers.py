@@ -8,7 +8,7 @@ import time
 from collections.abc import Sequence
 from pathlib import Path
 
-from .waker import Waker
+from .waker import Waker, settle_event
 
 __all__ = ["Wakers"]
 
@@ -42,7 +42,11 @@ class Wakers:
             # A polled directory: its step() asked for at most poll_interval anyway.
             time.sleep(max(0.0, timeout))
         else:
-            select.select(fds, [], [], max(0.0, timeout))
+            began = time.monotonic()
+            readable, _, _ = select.select(fds, [], [], max(0.0, timeout))
+            if readable:
+                delay = max(w.event_delay for w in self.wakers if w.watch_fd in readable)
+                settle_event(delay, began + timeout)
 
     @property
     def wakes(self) -> int:

@@ -117,11 +117,20 @@ def record_started_run(payload: Payload, *, started: float) -> int:
     return int(_new_run(payload, to_db_datetime(started), Run.Outcome.RUNNING).pk)
 
 
-def record_ended_run(payload: Payload, *, started: float, outcome: str, error: str = "") -> int:
+def record_ended_run(
+    payload: Payload,
+    *,
+    started: float,
+    outcome: str,
+    error: str = "",
+    close_interrupted: bool = True,
+) -> int:
     """Insert an attempt's run whose start was not recorded, with its end (``outcome``, now),
-    closing the runs of the same job a dead process left; DatabaseError propagates."""
+    closing the runs of the same job a dead process left (``close_interrupted=False``: the
+    caller knows no earlier start of it); DatabaseError propagates."""
     now = _now()
-    _close_interrupted(payload.job_id, now)
+    if close_interrupted:
+        _close_interrupted(payload.job_id, now)
     run = _new_run(payload, to_db_datetime(started), outcome, finished=now, error=error)
     return int(run.pk)
 

@@ -90,10 +90,10 @@ def record_enqueued(
     JobResult.objects.bulk_create([row], ignore_conflicts=True)
 
 
-def _save(row: JobResult) -> None:
+def _save(row: JobResult, *, new: bool = False) -> None:
     # A savepoint: an IntegrityError must not break a transaction the caller runs in.
     with transaction.atomic():
-        row.save()
+        row.save(force_insert=new)
 
 
 def _mark_running(row: JobResult, now: datetime) -> None:
@@ -141,7 +141,11 @@ def _write_merged(
         row = _merged_start(payload, backend=backend, queue_name=queue_name, now=now)
         merge(row)
         try:
-            _save(row)
+            # A row the read did not find is inserted outright: save() would try an UPDATE
+            # first (the primary key is set), one statement more after every task, while a
+            # job due now may wait for this spooler. One committed since raises
+            # IntegrityError: read again.
+            _save(row, new=row._state.adding)
         except IntegrityError:
             if not tries_left:
                 raise
