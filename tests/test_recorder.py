@@ -39,10 +39,13 @@ class Statements:
 
     def __init__(self) -> None:
         self.writes: list[tuple[str, bool]] = []  # (first word, inside an atomic block)
+        self.reads: list[str] = []  # the SELECT statements
         self.commits = 0
 
     def __call__(self, execute: Callable[..., Any], sql: str, *args: Any) -> Any:
         word = sql.lstrip().split(None, 1)[0].upper()
+        if word == "SELECT":
+            self.reads.append(sql)
         if word in WRITES:
             self.writes.append((word, connection.in_atomic_block))
         return execute(sql, *args)
@@ -186,6 +189,7 @@ def test_a_first_start_writes_two_inserts_and_a_restart_closes_what_the_dead_one
     first = spool_job(spool_dir, f"{__name__}.quick")
     assert dispatch_file(first, DatabaseRecorder(restarted=False)).outcome is Outcome.SUCCEEDED
     assert [word for word, _ in statements.writes] == ["INSERT", "INSERT"]
+    assert statements.reads == []  # nothing read first: there is no row of it yet
 
     # A file its spooler counted an earlier start of: the run the dead process left is closed.
     job_id = uuid.uuid4().hex

@@ -33,7 +33,8 @@ What each guarantee becomes:
   the start, and the job runs again). uWSGI's spooler passes ``restarted=False`` when that
   counter saw no earlier start of the file; if the job's result row counts no earlier
   start either (a start is written with its run, in one transaction), no run of it can be
-  left, and the end of a quick task is its two INSERTs alone.
+  left, and the end of a quick task is its two INSERTs alone (the result row is inserted
+  without a read first; if one exists after all, it is read and merged into).
 * **Ends written later when the database was away** (``history._unrecorded``): unchanged for
   runs whose start was written. A run written whole at its end was never "running" in the
   database, so it cannot be taken for one its process abandoned; if that one transaction
@@ -265,14 +266,18 @@ class DatabaseRecorder:
         history.flush_unrecorded()
         try:
             with transaction.atomic():
+                payload = start.payload
                 row = results.record_attempt(
-                    start.payload,
+                    payload,
                     backend=start.backend,
                     queue_name=start.queue_name,
                     started=start.started,
                     status=status,
                     now=now,
                     error=error,
+                    # No row to read first, unless a process started the job before, or it
+                    # is a retry, or the Tasks backend wrote its READY row at enqueue.
+                    fresh=not self.restarted and payload.attempt == 1 and payload.framework is None,
                     **end,
                 )
                 # A row that counts an earlier start holds one some process recorded, maybe

@@ -129,10 +129,30 @@ def _merged_start(payload: Payload, *, backend: str, queue_name: str, now: float
 
 
 def _write_merged(
-    payload: Payload, merge: Any, *, backend: str, queue_name: str, now: float
+    payload: Payload,
+    merge: Any,
+    *,
+    backend: str,
+    queue_name: str,
+    now: float,
+    fresh: bool = False,
 ) -> JobResult:
     """Read the job's row (or make it), ``merge`` the attempt into it and save it; retried
-    once if the READY row of the enqueuing transaction commits meanwhile."""
+    once if the READY row of the enqueuing transaction commits meanwhile.
+
+    ``fresh``: the caller knows of no row (a first start, see ``DatabaseRecorder``): insert
+    one without reading first, and read only if one exists after all.
+    """
+    if fresh:
+        row = _new_row(payload, backend=backend, queue_name=queue_name)
+        _mark_running(row, to_db_datetime(now))
+        merge(row)
+        try:
+            _save(row, new=True)
+        except IntegrityError:
+            pass  # e.g. another host's spooler started the job and died: merge into its row
+        else:
+            return row
     for tries_left in (1, 0):
         # Only this job's spooler writes its row from now on (it holds the file's lock), so a
         # plain read then write will do. No transaction around both: in SQLite one that
@@ -171,14 +191,18 @@ def record_attempt(
     return_value: Any = None,
     error: dict[str, str] | None = None,
     retry_at: float | None = None,
+    fresh: bool = False,
 ) -> JobResult:
     """Record an attempt's start (at ``started``) and its end (as :func:`finish`) in one
-    write and return the saved row; DatabaseError propagates."""
+    write and return the saved row (``fresh``: see ``_write_merged``); DatabaseError
+    propagates."""
 
     def end(row: JobResult) -> None:
         apply_end(row, status, now=now, return_value=return_value, error=error, retry_at=retry_at)
 
-    return _write_merged(payload, end, backend=backend, queue_name=queue_name, now=started)
+    return _write_merged(
+        payload, end, backend=backend, queue_name=queue_name, now=started, fresh=fresh
+    )
 
 
 def start(payload: Payload, *, backend: str, queue_name: str, now: float) -> JobResult:
