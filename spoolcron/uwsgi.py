@@ -261,7 +261,7 @@ def mule() -> None:
     from .runtime.mule import MuleLoop
     from .spool import files
     from .spool.payloads import SpoolFireWriter
-    from .spool.waker import EVENT_DELAY, Waker
+    from .spool.waker import EVENT_DELAY, FIRE_LEAD, Waker
     from .spool.wakers import Wakers
     from .storage.entries import DatabaseEntrySource
     from .storage.ledger import DatabaseLedger
@@ -302,7 +302,7 @@ def mule() -> None:
         entries,
         ledger,
         SpoolFireWriter(conf.spool_dir, fsync=conf.fsync, dirs=queue_dirs(conf)),
-        notify=waker.notify,
+        notify=functools.partial(waker.notify, lead=FIRE_LEAD),
         # The entries stored in the database, added and changed while uWSGI runs.
         source=DatabaseEntrySource(entries, [p.entry for p in invalid if p.entry]),
     )

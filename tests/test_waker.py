@@ -12,9 +12,10 @@ from pathlib import Path
 import pytest
 
 from spoolcron.core.payload import DUE_ARG, Payload, spool_at
+from spoolcron.runtime.dispatch import MAX_EARLY_WAIT
 from spoolcron.spool import files, inotify
 from spoolcron.spool.payloads import write_payload
-from spoolcron.spool.waker import WAKE_LEAD, Waker
+from spoolcron.spool.waker import FIRE_LEAD, WAKE_LEAD, Waker
 from spoolcron.spool.wakers import Wakers
 from tests.helpers import Clock
 
@@ -145,6 +146,29 @@ def test_notify_wakes_at_the_due_instant_from_the_files_own_at(tmp_path: Path) -
     assert waker.step() == pytest.approx(0.02)
     clock.now = 1001.25 - WAKE_LEAD
     waker.step()
+    assert wakes == [clock.now]
+
+
+@pytest.mark.parametrize("queues", [1, 2])
+def test_a_fire_is_woken_its_longer_lead_before_its_instant(tmp_path: Path, queues: int) -> None:
+    # The beat's notify (uwsgi.mule, the worker) passes FIRE_LEAD: the overlap check's query
+    # runs in it. A spooler woken that early must still take the file, not put it back.
+    assert FIRE_LEAD > WAKE_LEAD
+    assert FIRE_LEAD <= MAX_EARLY_WAIT
+    dirs = [files.ensure_dir(tmp_path / f"q{i}") for i in range(queues)]
+    payload = job(1001.25)
+    write_payload(dirs[-1], payload)
+    clock = Clock(1000.9)
+    wakes: list[float] = []
+    wakers = Wakers(
+        [Waker(d, lambda: wakes.append(clock.now), clock=clock, watch=False) for d in dirs]
+    )
+    wakers.notify(payload.file_name, payload.run_after, dirs[-1], lead=FIRE_LEAD)
+    clock.now = 1001.25 - FIRE_LEAD - 0.0001
+    wakers.step()
+    assert wakes == []
+    clock.now = 1001.25 - FIRE_LEAD
+    wakers.step()
     assert wakes == [clock.now]
 
 

@@ -20,6 +20,7 @@ Ctrl-C behaviour: a first SIGINT or SIGTERM lets the running job finish, a secon
 from __future__ import annotations
 
 import contextlib
+import functools
 import logging
 import os
 import signal
@@ -36,7 +37,7 @@ from ..core.payload import due_of
 from ..core.protocols import EntrySource, FireWriter, Ledger, Recorder
 from ..exceptions import SpoolFileError
 from ..spool import files, heartbeat
-from ..spool.waker import Waker
+from ..spool.waker import FIRE_LEAD, Waker
 from .dispatch import MAX_EARLY_WAIT, Outcome, Result
 from .mule import MuleLoop, _failed, _recovered
 from .publish import Publisher
@@ -211,7 +212,7 @@ class Worker:
             self.ledger,
             self.writer,
             clock=self.clock,
-            notify=None if waker is None else waker.notify,
+            notify=None if waker is None else functools.partial(waker.notify, lead=FIRE_LEAD),
             lead=lead,
             source=self.source,
         )

@@ -50,7 +50,15 @@ from . import files, locks
 from .codec import PREFIX, check_header, decode
 from .inotify import DirectoryWatch
 
-__all__ = ["COARSE_LAG", "EVENT_DELAY", "WAKE_LEAD", "Waker", "coarse_time", "wake_time"]
+__all__ = [
+    "COARSE_LAG",
+    "EVENT_DELAY",
+    "FIRE_LEAD",
+    "WAKE_LEAD",
+    "Waker",
+    "coarse_time",
+    "wake_time",
+]
 
 logger = logging.getLogger("spoolcron.waker")
 
@@ -100,8 +108,14 @@ whose writer wakes nobody (``uwsgi.spool()`` in other code) is woken 3 ms later.
 WAKE_LEAD = 0.002
 """How long before a file's due instant the spooler is woken: the signal, uWSGI's scan and the
 decoding of the file take a few tenths of a millisecond on an idle machine, and the dispatcher
-sleeps out what remains (it waits up to ``dispatch.MAX_EARLY_WAIT``, 5 ms: a scan may take 3
-more). Not longer: a spooler sleeping out the lead cannot start a job due now meanwhile."""
+sleeps out what remains (it waits up to ``dispatch.MAX_EARLY_WAIT``, 5 ms). Not longer: a
+spooler sleeping out the lead cannot start a job due now meanwhile."""
+
+FIRE_LEAD = 0.005
+"""The lead of a periodic entry's fire (the beat's ``notify``): before its task the dispatcher
+asks the database whether the entry's previous run still goes (``overlap="skip"``, the
+default), a query on a connection opened for it, which does not fit in ``WAKE_LEAD``. At
+most ``dispatch.MAX_EARLY_WAIT``, or the woken spooler would put the file back."""
 
 
 def wake_time(due: float, at: float | None = None, *, lead: float = WAKE_LEAD) -> float:
@@ -206,9 +220,12 @@ class Waker:
         if self._watch.wait(timeout):
             settle_event(self.event_delay, began + timeout)
 
-    def notify(self, name: str, due: float, spool_dir: Path | None = None) -> None:
+    def notify(
+        self, name: str, due: float, spool_dir: Path | None = None, *, lead: float | None = None
+    ) -> None:
         """Tell the waker about a file this process wrote, without waiting for a scan
-        (``spool_dir``: the file's directory, when it may be another waker's)."""
+        (``spool_dir``: the file's directory, when it may be another waker's; ``lead``: wake
+        that long before ``due``, default the waker's)."""
         if name in self._known or (spool_dir is not None and spool_dir != self.spool_dir):
             return
         try:
@@ -216,10 +233,10 @@ class Waker:
         except FileNotFoundError:
             return  # run and gone already
         self._known.add(name)
-        self._push(due, mtime, name)
+        self._push(due, mtime, name, lead)
 
-    def _push(self, due: float, mtime: float, name: str) -> None:
-        when = wake_time(due, mtime, lead=self.lead)
+    def _push(self, due: float, mtime: float, name: str, lead: float | None = None) -> None:
+        when = wake_time(due, mtime, lead=self.lead if lead is None else lead)
         heapq.heappush(self._heap, (when, name, math.floor(mtime)))
 
     def _look_at(self, appeared: set[str], changed: set[str], now: float) -> None:

@@ -24,11 +24,13 @@ class Wakers:
     def step(self) -> float:
         return min(waker.step() for waker in self.wakers)
 
-    def notify(self, name: str, due: float, spool_dir: Path | None = None) -> None:
+    def notify(
+        self, name: str, due: float, spool_dir: Path | None = None, *, lead: float | None = None
+    ) -> None:
         """Tell the waker of ``spool_dir`` (None: any that has the file) about a new file."""
         for waker in self.wakers:
             if spool_dir is None or waker.spool_dir == spool_dir:
-                waker.notify(name, due)
+                waker.notify(name, due, lead=lead)
 
     def wait(self, timeout: float) -> None:
         """Sleep ``timeout`` seconds, or less if a file appears in any of the directories."""
