@@ -265,9 +265,13 @@ class DatabaseRecorder:
             return
         history.flush_unrecorded()
         try:
-            with transaction.atomic():
-                payload = start.payload
-                row = results.record_attempt(
+            payload = start.payload
+            # No row to read first, unless a process started the job before, or it is a
+            # retry, or the Tasks backend wrote its READY row at enqueue.
+            fresh = not self.restarted and payload.attempt == 1 and payload.framework is None
+
+            def result() -> JobResult:
+                return results.record_attempt(
                     payload,
                     backend=start.backend,
                     queue_name=start.queue_name,
@@ -275,21 +279,31 @@ class DatabaseRecorder:
                     status=status,
                     now=now,
                     error=error,
-                    # No row to read first, unless a process started the job before, or it
-                    # is a retry, or the Tasks backend wrote its READY row at enqueue.
-                    fresh=not self.restarted and payload.attempt == 1 and payload.framework is None,
+                    fresh=fresh,
                     **end,
                 )
-                # A row that counts an earlier start holds one some process recorded, maybe
-                # with a run it left "running" (one host's spooler died, another host's store
-                # took the job over): close those. Else only a restarted file can have one.
-                start.run_id = history.record_ended_run(
-                    start.payload,
+
+            def run(close_interrupted: bool) -> int:
+                return history.record_ended_run(
+                    payload,
                     started=start.started,
                     outcome=outcome,
                     error=traceback,
-                    close_interrupted=self.restarted or row.attempts > 1,
+                    close_interrupted=close_interrupted,
                 )
+
+            # Each order writes before it reads: in SQLite a transaction that reads first
+            # cannot wait for another writer's lock, it fails at once.
+            with transaction.atomic():
+                if fresh:
+                    row = result()  # an INSERT, or on a conflict the read of the row there
+                    # A row that counts an earlier start holds one some process recorded,
+                    # maybe with a run it left "running" (its host's spooler died, another
+                    # host's store took the job over): close those.
+                    start.run_id = run(close_interrupted=row.attempts > 1)
+                else:
+                    start.run_id = run(close_interrupted=True)
+                    row = result()
             attempt.result = row
         except DatabaseError:
             logger.exception("could not record the run of job=%s", start.payload.job_id)
