@@ -147,6 +147,7 @@ def test_a_database_that_fails_is_logged_and_the_job_goes_on(
     monkeypatch.setattr(Run.objects, "create", database_away)
     monkeypatch.setattr(history, "_record_end", database_away)
     monkeypatch.setattr(Run.objects, "filter", database_away)
+    monkeypatch.setattr(Run.objects, "raw", database_away)
     caplog.set_level(logging.ERROR, logger="spoolcron.history")
     assert history.start_run(fire()) is None
     history.record_skipped(fire(), "busy")

@@ -239,9 +239,43 @@ def test_prunes_once_per_prune_every_once_the_beat_runs(
 def test_run_sleeps_what_each_step_returns(tmp_path: Path) -> None:
     mule = Mule(tmp_path, FakeBeat(delays=(0.25, 0.5, 0.125)), waker=FakeWaker(delay=0.3))
     mule.loop.run(max_steps=4)
-    assert mule.slept == [0.25, 0.3, 0.125, 0.125]
+    assert mule.slept == pytest.approx([0.25, 0.3, 0.125, 0.125])
     assert mule.beat.ticks == 4
     assert mule.waker.steps == 8  # before and after each tick
+
+
+class SlowStore:
+    """A pending store with nothing to publish whose every answer takes ``takes`` seconds."""
+
+    def __init__(self, clock: Clock, takes: float) -> None:
+        self.clock = clock
+        self.takes = takes
+
+    def publish_due(self, until: float) -> list[object]:
+        self.clock.now += self.takes
+        return []
+
+    def next_due(self, now: float) -> float | None:
+        return None
+
+    def maintain(self, now: float) -> None:
+        pass
+
+
+def test_the_time_a_step_spends_after_the_waker_answered_is_not_slept_again(
+    tmp_path: Path,
+) -> None:
+    # The waker wants to look again in 0.3 s; asking the store then takes 0.2 s: 0.1 s is
+    # left, or each wake would come as late as the store's round trip.
+    clock = Clock(T0)
+    mule = Mule(
+        tmp_path,
+        FakeBeat(delays=(5.0,)),
+        waker=FakeWaker(delay=0.3),
+        clock=clock,
+        store=SlowStore(clock, takes=0.2),
+    )
+    assert mule.at(0) == pytest.approx(0.1)
 
 
 def test_the_waker_wakes_the_spooler_for_a_due_file(tmp_path: Path) -> None:

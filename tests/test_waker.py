@@ -8,6 +8,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -226,6 +227,51 @@ def test_wait_returns_early_when_a_file_appears(tmp_path: Path) -> None:
     finally:
         assert writer.wait(30) == 0
         waker.close()
+
+
+def _recorded_selects(monkeypatch: pytest.MonkeyPatch) -> list[float]:
+    timeouts: list[float] = []
+    real = inotify.select.select
+
+    def select(r: Any, w: Any, x: Any, timeout: float) -> Any:
+        timeouts.append(timeout)
+        return real(r, w, x, timeout)
+
+    monkeypatch.setattr(inotify.select, "select", select)
+    return timeouts
+
+
+def test_a_long_wait_ends_before_the_kernels_slack_and_waits_out_the_rest(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # A select() of 0.5 s may end 0.5 ms late (t/1000; t/200 niced): the mule's wakes came
+    # that late. The long select ends early by more than that slack, a short one does the rest.
+    timeouts = _recorded_selects(monkeypatch)
+    read, write = os.pipe()
+    try:
+        started = time.monotonic()
+        assert inotify.wait_readable([read], 0.5) == []
+        assert time.monotonic() - started >= 0.5
+    finally:
+        os.close(read)
+        os.close(write)
+    first, rest = timeouts
+    assert first <= 0.5 - 0.5 / 200
+    assert 0 < rest <= 0.5 - first
+
+
+def test_a_wait_ends_at_once_when_its_descriptor_becomes_readable(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    timeouts = _recorded_selects(monkeypatch)
+    read, write = os.pipe()
+    try:
+        os.write(write, b"x")
+        assert inotify.wait_readable([read], 30) == [read]
+    finally:
+        os.close(read)
+        os.close(write)
+    assert len(timeouts) == 1  # nothing waited out after it
 
 
 @linux_only

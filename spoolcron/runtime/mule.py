@@ -133,17 +133,22 @@ class MuleLoop:
         self.waker.step()
         if not self.started and now >= self._next_start:
             self._start(now)
-        beat_delay = self.beat.tick() if self.started else max(0.0, self._next_start - now)
-        if beat_delay > 0:
+        # Each delay counts from the instant it was computed: what the turn spends after it
+        # (the store, the heartbeat) would otherwise make the next wake that much late.
+        ticked = self.clock()
+        beat_at = ticked + (self.beat.tick() if self.started else self._next_start - ticked)
+        if beat_at > ticked:
             self.refresh()
         # Then the fires the tick wrote, before asking the store (its I/O is the database's
         # round trip for the database store).
-        wake_delay = self.waker.step()
+        woken = self.clock()
+        wake_at = woken + self.waker.step()
         self._published = 0
-        publish_delay = self._publish(now)
+        publish_at = now + self._publish(now)
         if self._published:
-            wake_delay = self.waker.step()  # the jobs just published
-        delay = min(beat_delay, publish_delay, wake_delay)
+            woken = self.clock()
+            wake_at = woken + self.waker.step()  # the jobs just published
+        next_at = min(beat_at, publish_at, wake_at)
         now = self.clock()
         if now >= self._next_heartbeat:
             self._heartbeat(now)
@@ -159,7 +164,7 @@ class MuleLoop:
                 self.prune()
             except Exception:
                 logger.exception("could not prune the run history")
-        return delay
+        return max(0.0, next_at - self.clock())
 
     def run(self, *, max_steps: int | None = None) -> None:
         """Step and sleep, forever or ``max_steps`` times."""

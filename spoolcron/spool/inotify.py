@@ -12,9 +12,11 @@ import os
 import select
 import struct
 import sys
+import time
+from collections.abc import Sequence
 from pathlib import Path
 
-__all__ = ["DirectoryWatch"]
+__all__ = ["DirectoryWatch", "wait_readable"]
 
 logger = logging.getLogger("spoolcron.waker")
 
@@ -34,6 +36,25 @@ _WATCH_MASK = _IN_MOVED_TO | _IN_CREATE | _IN_CLOSE_WRITE | _IN_ATTRIB | _IN_ONL
 _APPEARED = _IN_MOVED_TO | _IN_CREATE
 _GONE = _IN_IGNORED | _IN_DELETE_SELF | _IN_MOVE_SELF
 _EVENT = struct.Struct("iIII")  # wd, mask, cookie, len; then `len` bytes of NUL-padded name
+# Linux lets a select() of t seconds end up to t/1000 late (t/200 for a niced process) plus the
+# timer slack (50 us): 0.5 ms past the instant after a half-second wait. The long part of a
+# wait therefore ends this much early, and a short select() -- whose slack is microseconds --
+# waits out the rest.
+_SELECT_SLACK_SHARE = 1 / 200
+_SELECT_SLACK_MIN = 0.0001
+
+
+def wait_readable(fds: Sequence[int], timeout: float) -> list[int]:
+    """Which of ``fds`` became readable within ``timeout`` seconds (blocking until one does),
+    returning at the deadline itself, not when the kernel's slack lets a select() end."""
+    deadline = time.monotonic() + timeout
+    early = timeout - timeout * _SELECT_SLACK_SHARE - _SELECT_SLACK_MIN
+    if early > 0:
+        readable, _, _ = select.select(fds, [], [], early)
+        if readable:
+            return list(readable)
+    readable, _, _ = select.select(fds, [], [], max(0.0, deadline - time.monotonic()))
+    return list(readable)
 
 
 class _Inotify:
@@ -90,8 +111,7 @@ class DirectoryWatch:
 
     def wait(self, timeout: float) -> bool:
         """Block until an event is queued or ``timeout`` seconds pass; whether one is."""
-        readable, _, _ = select.select([self._fd], [], [], max(0.0, timeout))
-        return bool(readable)
+        return bool(wait_readable([self._fd], timeout))
 
     def take(self) -> tuple[set[str], set[str]]:
         """The names of the files that appeared (created, renamed or linked in) and of those

@@ -3,11 +3,11 @@ the spooler processes of its own directory, stepped and waited on as one."""
 
 from __future__ import annotations
 
-import select
 import time
 from collections.abc import Sequence
 from pathlib import Path
 
+from .inotify import wait_readable
 from .waker import Waker, settle_event
 
 __all__ = ["Wakers"]
@@ -45,7 +45,7 @@ class Wakers:
             time.sleep(max(0.0, timeout))
         else:
             began = time.monotonic()
-            readable, _, _ = select.select(fds, [], [], max(0.0, timeout))
+            readable = wait_readable(fds, timeout)
             if readable:
                 delay = max(w.event_delay for w in self.wakers if w.watch_fd in readable)
                 settle_event(delay, began + timeout)

@@ -21,7 +21,7 @@ import socket
 import threading
 from datetime import UTC, datetime, timedelta
 
-from django.db import DatabaseError
+from django.db import DatabaseError, connections, router
 
 from ..core.payload import Payload
 from ..core.times import to_db_datetime
@@ -192,6 +192,23 @@ def _alive(pid: int) -> bool:
     return True
 
 
+def _running_runs_sql() -> str:
+    """The overlap check's query, written out: it runs between a fire's wake and its instant,
+    where the ORM's compilation of the same filter costs ten times the query (~0.2 ms of CPU;
+    over a millisecond in a spooler woken cold on a busy host)."""
+    quote = connections[router.db_for_read(Run)].ops.quote_name
+    columns = {f.name: f.column for f in Run._meta.concrete_fields if f.column is not None}
+
+    def column(name: str) -> str:
+        return quote(columns[name])
+
+    selected = ", ".join(column(name) for name in ("id", "job_id", "host", "pid", "started"))
+    return (
+        f"SELECT {selected} FROM {quote(Run._meta.db_table)} "
+        f"WHERE {column('entry')} = %s AND {column('outcome')} = %s AND {column('job_id')} <> %s"
+    )
+
+
 def previous_still_running(payload: Payload) -> Run | None:
     """The unfinished run of the same entry, if one is really still going.
 
@@ -204,8 +221,8 @@ def previous_still_running(payload: Payload) -> Run | None:
     try:
         _flush_unrecorded()  # this process's own runs that ended while the database was away
         candidates = list(
-            Run.objects.filter(entry=payload.entry, outcome=Run.Outcome.RUNNING).exclude(
-                job_id=payload.job_id
+            Run.objects.raw(
+                _running_runs_sql(), [payload.entry, Run.Outcome.RUNNING, payload.job_id]
             )
         )
         for run in candidates:
