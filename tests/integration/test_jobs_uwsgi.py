@@ -28,7 +28,7 @@ from tests.testapp import tasks
 from .conftest import RunUwsgi
 from .harness import UwsgiProcess, free_port
 from .project import Database
-from .test_beat_uwsgi import beat_options
+from .test_beat_uwsgi import beat_env, beat_options
 
 pytestmark = [pytest.mark.uwsgi, pytest.mark.django_db(transaction=True)]
 
@@ -53,13 +53,7 @@ def start_server(
         port = free_port()
         uwsgi = run_uwsgi(
             *beat_options(spool, "--processes=2", *options, port=port),
-            env={
-                "DJANGO_SETTINGS_MODULE": "tests.settings",
-                "SPOOLCRON_SPOOL_DIR": str(spool),
-                "SPOOLCRON_TEST_RESULTS": str(runs.directory),
-                **project_db.env,
-                **env,
-            },
+            env={**beat_env(spool, runs, project_db), **env},
         )
         uwsgi.wait_for_log("spoolcron mule started")
         return uwsgi, port

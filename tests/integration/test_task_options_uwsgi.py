@@ -21,7 +21,7 @@ from tests.testapp import tasks
 from .conftest import RunUwsgi
 from .harness import UwsgiProcess
 from .project import Database
-from .test_beat_uwsgi import beat_options
+from .test_beat_uwsgi import beat_env, beat_options
 
 pytestmark = [pytest.mark.uwsgi, pytest.mark.django_db(transaction=True)]
 
@@ -41,12 +41,7 @@ def server(
     spool, _ = dirs
     uwsgi = run_uwsgi(
         *beat_options(spool, "--processes=1"),
-        env={
-            "DJANGO_SETTINGS_MODULE": "tests.settings",
-            "SPOOLCRON_SPOOL_DIR": str(spool),
-            "SPOOLCRON_TEST_RESULTS": str(runs.directory),
-            **project_db.env,
-        },
+        env=beat_env(spool, runs, project_db),
     )
     uwsgi.wait_for_log("spoolcron mule started")
     return uwsgi
