@@ -105,6 +105,12 @@ def _mark_running(row: JobResult, now: datetime) -> None:
     row.worker_ids = [*row.worker_ids, worker_id()]
 
 
+def _new_running_row(payload: Payload, *, backend: str, queue_name: str, now: float) -> JobResult:
+    row = _new_row(payload, backend=backend, queue_name=queue_name)
+    _mark_running(row, to_db_datetime(now))
+    return row
+
+
 def running_row(payload: Payload, *, backend: str, queue_name: str, now: float) -> JobResult:
     """The job's row as its first start will be recorded, built from the payload alone (no
     query, unsaved): what SpoolerBackend's READY row holds for a job enqueued by it (its
@@ -113,17 +119,16 @@ def running_row(payload: Payload, *, backend: str, queue_name: str, now: float) 
     A row the database already holds differs in what only it knows: the errors and attempts
     of earlier attempts (a retry, a run again after a kill, a job put back by ``retry``).
     """
-    row = _new_row(payload, backend=backend, queue_name=queue_name)
+    row = _new_running_row(payload, backend=backend, queue_name=queue_name, now=now)
     if payload.framework is not None and payload.run_after == payload.enqueued_at:
         row.run_after = None  # enqueued without run_after: the backend stores none
-    _mark_running(row, to_db_datetime(now))
     return row
 
 
 def _merged_start(payload: Payload, *, backend: str, queue_name: str, now: float) -> JobResult:
     row = JobResult.objects.filter(pk=payload.job_id).first()
     if row is None:
-        row = _new_row(payload, backend=backend, queue_name=queue_name)
+        return _new_running_row(payload, backend=backend, queue_name=queue_name, now=now)
     _mark_running(row, to_db_datetime(now))
     return row
 
@@ -144,8 +149,7 @@ def _write_merged(
     one without reading first, and read only if one exists after all.
     """
     if fresh:
-        row = _new_row(payload, backend=backend, queue_name=queue_name)
-        _mark_running(row, to_db_datetime(now))
+        row = _new_running_row(payload, backend=backend, queue_name=queue_name, now=now)
         merge(row)
         try:
             _save(row, new=True)
@@ -211,9 +215,7 @@ def start(payload: Payload, *, backend: str, queue_name: str, now: float) -> Job
         return record_start(payload, backend=backend, queue_name=queue_name, now=now)
     except DatabaseError:
         logger.exception("could not record the start of job=%s", payload.job_id)
-    row = _new_row(payload, backend=backend, queue_name=queue_name)
-    _mark_running(row, to_db_datetime(now))
-    return row
+    return _new_running_row(payload, backend=backend, queue_name=queue_name, now=now)
 
 
 def apply_end(
