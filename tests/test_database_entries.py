@@ -282,6 +282,23 @@ def test_the_change_counter_moves_with_every_add_edit_and_delete(valid: Path) ->
     assert len(set(seen)) == len(seen), seen
 
 
+def test_an_update_in_bulk_moves_the_change_counter_too(valid: Path) -> None:
+    operations.add_entry("a", task=RECORD, schedule="every minute")
+    operations.add_entry("b", task=RECORD, schedule="every minute")
+    seen = [entries_version()]
+    assert DatabaseEntry.objects.filter(name="a").update(enabled=False) == 1
+    seen.append(entries_version())
+    rows = list(DatabaseEntry.objects.all())
+    for row in rows:
+        row.jitter = 2.0
+    DatabaseEntry.objects.bulk_update(rows, ["jitter"])
+    seen.append(entries_version())
+    assert len(set(seen)) == len(seen), seen
+    assert dict(DatabaseEntry.objects.values_list("name", "version")) == {"a": 3, "b": 2}
+    operations.edit_entry("b", jitter=1.0)  # a save: one up, not two
+    assert DatabaseEntry.objects.get(name="b").version == 3
+
+
 def test_the_source_gives_declared_then_stored_entries_and_logs_a_clash_once(
     valid: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
