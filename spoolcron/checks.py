@@ -9,6 +9,7 @@ spoolcron.E003     an entry names a task that is not registered
 spoolcron.E004     an entry has a bad option (misfire, overlap, grace, args…)
 spoolcron.E005     a schedules module raises when imported
 spoolcron.W006     an enabled entry never fires again (a one-shot in the past)
+spoolcron.W007     an entry stored in the database cannot run (``check --database``)
 =================  ===========================================================
 
 Settings and the server:
@@ -36,6 +37,8 @@ spoolcron.E022     the backend writes where no uWSGI spooler looks
 The server checks look at uWSGI's options only inside a uWSGI process; ``manage.py check``
 elsewhere runs the others. E016 reads the database's table of waiting jobs only inside uWSGI
 or when asked to look at databases (``manage.py check --database default``, ``migrate``).
+The entries stored in the database are checked (W007, naming the entry's problem and its
+E00x id) only when asked to look at databases: the beat reports them itself while it runs.
 The spoolcron mule runs all of them when it starts: it runs the beat without invalid entries
 and stops uWSGI on any other error.
 """
@@ -181,6 +184,39 @@ def check_entries(
 ) -> list[CheckMessage]:
     _, problems = collect()
     return [Error(str(problem), id=problem.id) for problem in problems]
+
+
+@register("spoolcron", Tags.database)
+def check_stored_entries(
+    app_configs: Sequence[AppConfig] | None = None,
+    *,
+    databases: Sequence[str] | None = None,
+    **kwargs: Any,
+) -> list[CheckMessage]:
+    """The problems of the entries stored in the database, with ``check --database`` only (the
+    mule's run leaves them to the beat: they change while uWSGI runs, a reload would not)."""
+    from .storage.entries import database_entries
+    from .storage.models import DatabaseEntry  # models: only once apps are ready
+
+    alias = router.db_for_read(DatabaseEntry)
+    if databases is None or alias not in databases:
+        return []
+    declared, declared_problems = collect()
+    taken = [problem.entry for problem in declared_problems if problem.entry]
+    try:
+        with transaction.atomic(using=alias):
+            _, problems = database_entries(declared, taken, using=alias)
+    except DatabaseError:
+        return []  # no table yet (before migrate) or no database: nothing stored
+    # A warning: a deploy that removed a stored entry's task must still migrate.
+    return [
+        Warning(
+            f"{problem} ({problem.id}): the beat runs without it.",
+            hint="Fix it in the admin or with `manage.py spoolcron entry-edit`, or delete it.",
+            id="spoolcron.W007",
+        )
+        for problem in problems
+    ]
 
 
 @register("spoolcron")

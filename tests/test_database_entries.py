@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from django.core.checks import run_checks
 from django.core.management import call_command
 from django.core.management.base import CommandError
 from freezegun import freeze_time
@@ -260,6 +261,27 @@ def test_a_stored_entry_whose_task_went_away_is_a_problem_not_a_crash(valid: Pat
         "1 periodic entry is invalid and not run (spoolcron.E003): see `spoolcron entries`."
         in health.reasons
     )
+
+
+def test_check_with_the_database_warns_of_each_stored_entry_that_cannot_run(valid: Path) -> None:
+    DatabaseEntry.objects.create(name="orphan", task="gone.task", schedule="every minute")
+    DatabaseEntry.objects.create(name="typo", task=RECORD, schedule="every fortnight-ish")
+    operations.add_entry("fine", task=RECORD, schedule="every minute")
+    assert [m for m in run_checks(tags=["spoolcron"]) if m.id == "spoolcron.W007"] == []
+    warned = [
+        m for m in run_checks(tags=["spoolcron"], databases=["default"]) if m.id == "spoolcron.W007"
+    ]
+    assert sorted(m.msg.split(":")[0] for m in warned) == [
+        "entry 'orphan' in database",
+        "entry 'typo' in database",
+    ]
+    [orphan] = [m for m in warned if "orphan" in m.msg]
+    assert orphan.msg.endswith("(spoolcron.E003): the beat runs without it.")
+    assert "gone.task" in orphan.msg
+    # A warning: `check --database` (and migrate) still succeed.
+    out = StringIO()
+    call_command("check", databases=["default"], stdout=out, stderr=out)
+    assert "spoolcron.W007" in out.getvalue()
 
 
 # --- the beat's source -----------------------------------------------------------------------
