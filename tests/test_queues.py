@@ -40,7 +40,7 @@ from spoolcron.operations.jobs import cancel_job, pending
 from spoolcron.operations.upcoming import upcoming as upcoming_runs
 from spoolcron.queue_checks import check_queues
 from spoolcron.runtime.admission import admit
-from spoolcron.spool import codec, files, remote
+from spoolcron.spool import codec, files, received, remote
 from spoolcron.spool.pending import FilePendingStore
 from tests.testapp import tasks
 
@@ -368,6 +368,45 @@ def test_admission_refuses_a_remote_request_for_a_task_that_did_not_opt_in(
         "'tests.testapp.tasks.record', which does not accept remote jobs (declare it with "
         "@spoolcron.task(remote=True)): refused, not run."
     )
+
+
+def test_a_request_sent_again_within_its_validity_is_refused_but_the_same_file_runs_again(
+    queues: dict[str, Path], tmp_path: Path
+) -> None:
+    payload = Payload("tests.testapp.tasks.remote_record", "job-r", time.time(), args=["x"])
+    args = signed(payload, expires=time.time() + 60)
+    first = arrived(tmp_path, args)
+    assert admit(first, now=time.time()) == payload
+    # The same file again (its spooler died mid-task and uWSGI runs it anew): admitted.
+    assert admit(first, now=time.time()) == payload
+    copy = tmp_path / "uwsgi_spoolfile_on_host_9_9_9_9_9"
+    copy.write_bytes(codec.encode(args))
+    with pytest.raises(PayloadError) as caught:
+        admit(files.read(copy), now=time.time())
+    assert str(caught.value) == (
+        f"Spool file {str(copy)!r} is a remote request for job 'job-r', which this host "
+        f"received before in {first.path.name!r} (sent again, or replayed): refused, not run."
+    )
+
+
+def test_the_notes_of_received_requests_go_once_their_requests_expired(
+    queues: dict[str, Path], tmp_path: Path
+) -> None:
+    for job, expires in (("old", NOW - 1), ("current", NOW + 60)):
+        received.first_receipt(tmp_path / f"uwsgi_spoolfile_{job}", job, expires=expires)
+    assert received.forget_expired(tmp_path, now=NOW) == 1
+    assert len(list((tmp_path / received.RECEIVED_DIR).iterdir())) == 1
+    # Gone with its note, the old job's request is refused all the same: it expired.
+
+
+def test_a_note_that_cannot_be_written_lets_the_job_run_and_says_so(
+    queues: dict[str, Path], tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    (tmp_path / received.RECEIVED_DIR).write_text("a file where the directory should be")
+    payload = Payload("tests.testapp.tasks.remote_record", "job-n", time.time(), args=["x"])
+    file = arrived(tmp_path, signed(payload, expires=time.time() + 60))
+    assert admit(file, now=time.time()) == payload  # at least once
+    assert "could not note the remote job job=job-n" in caplog.text
 
 
 def nginx_args(**params: str) -> dict[bytes, bytes]:

@@ -7,16 +7,26 @@ request raises PayloadError with the reason and is quarantined without running.
 from __future__ import annotations
 
 import hashlib
+import logging
 
 from ..conf import get_settings
 from ..core.payload import MARKER, Payload
 from ..core.registry import get_task
-from ..core.remote import NGINX_TASK_ARG, nginx_kwargs, remote_payload, token_matches
+from ..core.remote import (
+    EXPIRES_ARG,
+    NGINX_TASK_ARG,
+    nginx_kwargs,
+    remote_payload,
+    token_matches,
+)
 from ..exceptions import InvalidArguments, PayloadError, UnknownTask
 from ..spool.codec import SpoolFile
 from ..spool.payloads import read_payload
+from ..spool.received import first_receipt
 
 __all__ = ["admit"]
+
+logger = logging.getLogger("spoolcron.dispatch")
 
 
 def admit(file: SpoolFile, *, now: float) -> Payload:
@@ -39,7 +49,26 @@ def admit(file: SpoolFile, *, now: float) -> Payload:
             "not accept remote jobs (declare it with @spoolcron.task(remote=True)): refused, "
             "not run."
         )
+    _refuse_replay(file, payload)
     return payload
+
+
+def _refuse_replay(file: SpoolFile, payload: Payload) -> None:
+    """PayloadError if another spool file brought this remote job before (a request sent
+    again by someone who captured it, within its validity)."""
+    expires = float(file.args[EXPIRES_ARG])  # remote_payload verified it is a number
+    try:
+        first = first_receipt(file.path, payload.job_id, expires=expires)
+    except OSError:
+        # At least once: a job whose note cannot be written runs, unguarded, and says so.
+        logger.exception("could not note the remote job job=%s path=%s", payload.job_id, file.path)
+        return
+    if first is not None:
+        raise PayloadError(
+            f"Spool file {str(file.path)!r} is a remote request for job {payload.job_id!r}, "
+            f"which this host received before in {first!r} (sent again, or replayed): "
+            "refused, not run."
+        )
 
 
 def _from_nginx(file: SpoolFile) -> Payload:

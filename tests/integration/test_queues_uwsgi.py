@@ -1,8 +1,9 @@
 """Queues under a real uWSGI: a long job in one queue does not hold up another queue's
 fires, a queue with four spooler processes runs four jobs at once, each once; and remote
 queues: jobs sent over the uwsgi protocol (modifier1 17) from this plain Python process to
-another uWSGI instance each run once there, a stopped instance is an error at enqueue, and
-forged, unsigned and wrong-task requests are quarantined with their reasons, never run."""
+another uWSGI instance each run once there, a stopped instance is an error at enqueue,
+forged, unsigned and wrong-task requests are quarantined with their reasons, never run, and a
+request sent again within its validity runs once."""
 
 from __future__ import annotations
 
@@ -172,6 +173,30 @@ def test_forged_unsigned_and_wrong_task_requests_are_quarantined_and_never_run(
     spoolcron.schedule(tasks.remote_record, ["after"], queue="far")
     uwsgi.wait_until(lambda: "after" in runs.labels() or None, 10, message="a good job after")
     assert set(runs.labels()) == {"after"}  # none of the refused ones ran
+
+
+def test_a_request_sent_again_within_its_validity_runs_once(
+    receiver: tuple[UwsgiProcess, str, Path], runs: Runs
+) -> None:
+    """Someone who captured a signed request sends it again before it expires: the job ran
+    once, the copy is quarantined naming the file that brought the job first."""
+    uwsgi, address, spool = receiver
+    job = Payload("tests.testapp.tasks.remote_record", "job-replayed", time.time(), args=["once"])
+    args = request_args(job, job.to_body(), key=TEST_REMOTE_KEY.encode(), expires=time.time() + 60)
+    remote.send(address, args, timeout=5, job="test")
+    uwsgi.wait_until(lambda: runs.labels() or None, 20, message="the first request's run")
+    remote.send(address, args, timeout=5, job="test")  # uWSGI takes it: the file is written
+
+    def reason() -> str | None:
+        found = [p.read_text() for p in (spool.parent / "failed").glob("*.reason.txt")]
+        return found[0] if found else None
+
+    text = uwsgi.wait_until(reason, 20, message="the copy quarantined")
+    assert "is a remote request for job 'job-replayed', which this host received before in" in text
+    assert "(sent again, or replayed): refused, not run." in text
+    spoolcron.schedule(tasks.remote_record, ["after"], queue="far")
+    uwsgi.wait_until(lambda: "after" in runs.labels() or None, 10, message="a good job after")
+    assert runs.labels().count("once") == 1
 
 
 def test_a_stopped_remote_instance_is_an_error_at_enqueue(
