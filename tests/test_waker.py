@@ -7,6 +7,7 @@ import os
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -241,36 +242,34 @@ def _recorded_selects(monkeypatch: pytest.MonkeyPatch) -> list[float]:
     return timeouts
 
 
+@pytest.fixture
+def pipe() -> Iterator[tuple[int, int]]:
+    read, write = os.pipe()
+    yield read, write
+    os.close(read)
+    os.close(write)
+
+
 def test_a_long_wait_ends_before_the_kernels_slack_and_waits_out_the_rest(
-    monkeypatch: pytest.MonkeyPatch,
+    monkeypatch: pytest.MonkeyPatch, pipe: tuple[int, int]
 ) -> None:
     # A select() of 0.5 s may end 0.5 ms late (t/1000; t/200 niced): the mule's wakes came
     # that late. The long select ends early by more than that slack, a short one does the rest.
     timeouts = _recorded_selects(monkeypatch)
-    read, write = os.pipe()
-    try:
-        started = time.monotonic()
-        assert inotify.wait_readable([read], 0.5) == []
-        assert time.monotonic() - started >= 0.5
-    finally:
-        os.close(read)
-        os.close(write)
+    started = time.monotonic()
+    assert inotify.wait_readable([pipe[0]], 0.5) == []
+    assert time.monotonic() - started >= 0.5
     first, rest = timeouts
     assert first <= 0.5 - 0.5 / 200
     assert 0 < rest <= 0.5 - first
 
 
 def test_a_wait_ends_at_once_when_its_descriptor_becomes_readable(
-    monkeypatch: pytest.MonkeyPatch,
+    monkeypatch: pytest.MonkeyPatch, pipe: tuple[int, int]
 ) -> None:
     timeouts = _recorded_selects(monkeypatch)
-    read, write = os.pipe()
-    try:
-        os.write(write, b"x")
-        assert inotify.wait_readable([read], 30) == [read]
-    finally:
-        os.close(read)
-        os.close(write)
+    os.write(pipe[1], b"x")
+    assert inotify.wait_readable([pipe[0]], 30) == [pipe[0]]
     assert len(timeouts) == 1  # nothing waited out after it
 
 
