@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
+import math
 import os
 from pathlib import Path
 
@@ -45,7 +46,8 @@ def first_receipt(path: str | os.PathLike[str], job_id: str, *, expires: float) 
         return None if first == name else first or "another spool file"
     with os.fdopen(fd, "w", encoding="utf-8") as fh:
         fh.write(name)
-    os.utime(note, (expires, expires))
+    if math.isfinite(expires):  # else kept until the next prune: signed so, by a key holder
+        os.utime(note, (expires, expires))
     return None
 
 
