@@ -349,9 +349,11 @@ def test_a_replayed_request_is_refused_after_its_expiry() -> None:
     )
 
 
-def arrived(tmp_path: Path, args: dict[bytes, bytes]) -> codec.SpoolFile:
+def arrived(
+    tmp_path: Path, args: dict[bytes, bytes], name: str = "uwsgi_spoolfile_on_host_1_2_3_4_5"
+) -> codec.SpoolFile:
     """A spool file as uWSGI writes a request that arrived: its pairs, no body."""
-    path = tmp_path / "uwsgi_spoolfile_on_host_1_2_3_4_5"
+    path = tmp_path / name
     path.write_bytes(codec.encode(args))
     return files.read(path)
 
@@ -379,12 +381,11 @@ def test_a_request_sent_again_within_its_validity_is_refused_but_the_same_file_r
     assert admit(first, now=time.time()) == payload
     # The same file again (its spooler died mid-task and uWSGI runs it anew): admitted.
     assert admit(first, now=time.time()) == payload
-    copy = tmp_path / "uwsgi_spoolfile_on_host_9_9_9_9_9"
-    copy.write_bytes(codec.encode(args))
+    copy = arrived(tmp_path, args, name="uwsgi_spoolfile_on_host_9_9_9_9_9")
     with pytest.raises(PayloadError) as caught:
-        admit(files.read(copy), now=time.time())
+        admit(copy, now=time.time())
     assert str(caught.value) == (
-        f"Spool file {str(copy)!r} is a remote request for job 'job-r', which this host "
+        f"Spool file {str(copy.path)!r} is a remote request for job 'job-r', which this host "
         f"received before in {first.path.name!r} (sent again, or replayed): refused, not run."
     )
 
